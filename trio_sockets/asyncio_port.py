@@ -1,0 +1,551 @@
+"""Connect, check, send, written with asyncio (the twin of the Trio reference port).
+
+Every concurrent piece here lives inside a task group or a timeout: the happy-eyeballs
+race is a ``TaskGroup`` whose winner cancels its siblings, the deadline of a workflow is an
+``asyncio.timeout``, and the fan-out is a ``TaskGroup`` paced by a capacity limiter. This
+is ``trio_port.py``, line for line, in asyncio; ``diff`` the two to see what the model
+changes. What asyncio lacks (a ``move_on_after``, a capacity limiter, cancelling siblings,
+a safe ``wait_writable``) is in ``_asyncio_tools.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import select
+import socket as _stdlib_socket
+from collections.abc import Callable, Iterable
+from types import TracebackType
+
+from ._asyncio_tools import (
+    BusyResourceError,
+    CancelScope,
+    CapacityLimiter,
+    ClosedResourceError,
+    Siblings,
+    move_on_after,
+    notify_closing,
+    wait_readable,
+    wait_writable,
+)
+from ._core import (
+    DEFAULT_DELAY,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_REPLY_BYTES,
+    DEFAULT_RECEIVE_BYTES,
+    DEFAULT_TIMEOUT,
+    FAIL_FAST_TEXT,
+    AddrInfo,
+    Attempt,
+    AttemptLog,
+    ConnectError,
+    Options,
+    ReplyBuffer,
+    ReportBuilder,
+    SendError,
+    SendReport,
+    Target,
+    TargetError,
+    cancelled_report,
+    check_callback,
+    check_count,
+    check_local_address,
+    check_payload,
+    check_seconds,
+    describe_error,
+    numeric_addrinfo,
+    parse_targets,
+    reorder_for_rfc_8305_section_4,
+    resolve_error,
+)
+
+__all__ = [
+    "Attempt",
+    "ConnectError",
+    "Connection",
+    "SendError",
+    "SendReport",
+    "Target",
+    "TargetError",
+    "connect_check_send",
+    "open_connection",
+    "send_to_many",
+]
+
+# The errors this port raises for misuse of a Connection.
+# asyncio: RuntimeError subclasses of our own; asyncio has no such errors (see _asyncio_tools).
+BusyError = BusyResourceError
+ClosedError = ClosedResourceError
+
+Socket = _stdlib_socket.socket
+# asyncio: Linux's value; Python's socket module only has the name from 3.12 on.
+_IP_BIND_ADDRESS_NO_PORT = getattr(_stdlib_socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+# asyncio: no _bare_cancelled() here. A TaskGroup whose children were all cancelled
+# re-raises its own task's CancelledError bare; only real errors are grouped.
+
+
+def _writable_now(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLOUT for _, events in poller.poll(0))
+
+
+# --------------------------------------------------------------------------------------
+# Connection
+# --------------------------------------------------------------------------------------
+
+
+class Connection:
+    """A connected TCP socket with exact byte accounting.
+
+    Attributes:
+        socket: the framework's socket object (a non-blocking ``socket.socket`` on asyncio).
+        remote_address: the peer's sockaddr.
+        local_address: our own sockaddr.
+        family: ``socket.AF_INET`` or ``socket.AF_INET6``.
+        bytes_sent: bytes the kernel has accepted so far, exact even after an error
+            or a cancellation.
+        bytes_received: bytes received so far.
+        attempts: the connection attempts that led to this connection.
+    """
+
+    def __init__(self, sock: Socket, attempts: tuple[Attempt, ...] = ()) -> None:
+        self.socket = sock
+        self._loop = asyncio.get_running_loop()
+        self.family = sock.family
+        self.remote_address = sock.getpeername()
+        self.local_address = sock.getsockname()
+        self.attempts = attempts
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self._closed = False
+        self._sending = False
+        self._receiving = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Connection {state} {self.local_address!r} -> {self.remote_address!r}>"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("this connection is closed")
+
+    async def wait_writable(self) -> None:
+        """Wait until the kernel will accept more bytes on this connection (the check).
+
+        Raises:
+            BusyError: another task is sending on this connection.
+            ClosedError: the connection is closed.
+        """
+        self._check_open()
+        if self._sending:
+            raise BusyError("another task is already sending on this connection")
+        if _writable_now(self.socket.fileno()):
+            return  # asyncio: writable already, and there is no checkpoint to take
+        else:
+            await wait_writable(self._loop, self.socket)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Send every byte of ``data``, waiting for writability whenever the buffer is full.
+
+        ``bytes_sent`` grows as the kernel accepts bytes, so after an error or a
+        cancellation it tells exactly how much went out.
+
+        Raises:
+            SendError: the send failed; its ``bytes_sent`` is what this call delivered.
+            BusyError: another task is sending on this connection.
+            ClosedError: the connection is closed.
+        """
+        view = check_payload(data)
+        self._check_open()
+        if self._sending:
+            raise BusyError("another task is already sending on this connection")
+        self._sending = True
+        sent = 0
+        try:
+            with view:
+                total = len(view)
+                while sent < total:
+                    try:
+                        # A send either happens, and returns its count, or is cancelled
+                        # before anything was written: asyncio: only the wait can be
+                        # cancelled; the send itself is a plain non-blocking call.
+                        n = self.socket.send(view[sent:])
+                    except BlockingIOError:
+                        await wait_writable(self._loop, self.socket)
+                        continue
+                    except OSError as exc:
+                        raise SendError(
+                            exc.errno,
+                            f"send failed after {sent} of {total} bytes: {exc}",
+                            bytes_sent=sent,
+                        ) from exc
+                    sent += n
+                    self.bytes_sent += n
+                # asyncio: no checkpoint. A send the kernel takes at once does not yield
+                # (loop.sock_sendall does not either); only a full buffer makes it wait.
+        finally:
+            self._sending = False
+
+    async def receive_some(self, max_bytes: int = DEFAULT_RECEIVE_BYTES) -> bytes:
+        """Receive up to ``max_bytes``; ``b""`` means the peer closed its side.
+
+        Raises:
+            BusyError: another task is receiving on this connection.
+            ClosedError: the connection is closed.
+        """
+        check_count(max_bytes, "max_bytes")
+        self._check_open()
+        if self._receiving:
+            raise BusyError("another task is already receiving on this connection")
+        self._receiving = True
+        try:
+            # asyncio: not loop.sock_recv(), whose reader outlives a cancellation until a
+            # callback runs; wait_readable() removes it at once and wakes up on aclose().
+            while True:
+                try:
+                    data = self.socket.recv(max_bytes)
+                    break
+                except BlockingIOError:
+                    await wait_readable(self._loop, self.socket)
+        finally:
+            self._receiving = False
+        self.bytes_received += len(data)
+        return data
+
+    async def send_eof(self) -> None:
+        """Half-close: tell the peer we will send nothing more (it reads end of stream)."""
+        self._check_open()
+        if self._sending:
+            raise BusyError("another task is already sending on this connection")
+        self.socket.shutdown(_stdlib_socket.SHUT_WR)
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            # asyncio: wake our waiters and drop the fd's reader and writer first; the
+            # loop must not keep watching an fd number that the next socket may reuse.
+            notify_closing(self._loop, self.socket)
+            self.socket.close()
+
+    async def aclose(self) -> None:
+        """Close the connection; closing twice is harmless."""
+        self._close()
+
+    async def __aenter__(self) -> Connection:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+# --------------------------------------------------------------------------------------
+# open_connection: resolve, then race the addresses (happy eyeballs, RFC 8305)
+# --------------------------------------------------------------------------------------
+
+
+async def open_connection(
+    host: str,
+    port: int,
+    *,
+    happy_eyeballs_delay: float | None = DEFAULT_DELAY,
+    local_address: str | None = None,
+) -> Connection:
+    """Resolve ``host`` and connect to the first of its addresses that answers.
+
+    Addresses are ordered as RFC 8305 section 4 says and raced as a staircase: attempt
+    i+1 starts when attempt i fails or ``happy_eyeballs_delay`` seconds after it
+    started, whichever comes first. The first to connect wins; every other attempt is
+    cancelled and its socket closed before this returns. ``None`` tries one address at a
+    time. There is no timeout: wrap the call in a deadline of your own.
+
+    Raises:
+        ConnectError: every attempt failed; ``.attempts`` holds each address's error.
+        TargetError: ``host`` or ``port`` is not valid.
+    """
+    target = Target.parse((host, port))
+    delay = check_seconds(happy_eyeballs_delay, "happy_eyeballs_delay")
+    local = check_local_address(local_address)
+    return await _open(target, delay, local, AttemptLog(_now()))
+
+
+async def _resolve(target: Target) -> list[AddrInfo]:
+    # An IP literal needs no resolver (asyncio's create_connection skips it too).
+    infos = numeric_addrinfo(target.host, target.port)
+    if infos is not None:
+        return list(infos)
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(
+            target.host, target.port, type=_stdlib_socket.SOCK_STREAM
+        )
+    except OSError as exc:
+        raise resolve_error(target, exc) from exc
+    return reorder_for_rfc_8305_section_4(found)
+
+
+async def _open(
+    target: Target, delay: float | None, local: str | None, log: AttemptLog
+) -> Connection:
+    infos = await _resolve(target)
+    if isinstance(log, ReportBuilder):
+        log.enter("connect", _now())
+    if not infos:
+        raise resolve_error(target, OSError(f"no addresses for {target.host!r}"))
+    errors: list[OSError] = []
+    if len(infos) == 1:
+        # One address, nothing to race: no task group, no tasks.
+        try:
+            sock = await _attempt(infos[0], local, log, _start(infos[0], log))
+        except OSError as exc:
+            errors.append(exc)
+            sock = None
+    else:
+        sock = await _race(infos, delay, local, log, errors)
+    if sock is None:
+        raise log.connect_error(target, errors, _now())
+    return Connection(sock, log.close_all(_now()))
+
+
+def _start(info: AddrInfo, log: AttemptLog) -> int:
+    # Recorded by the launcher, not by the attempt's task: the log is in start order
+    # even when two attempts are launched in the same tick.
+    return log.started(info[4], info[0], _now())
+
+
+async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: int) -> Socket:
+    """One connection attempt, recorded in ``log``; its socket is closed if it fails."""
+    family, type_, proto, _, sockaddr = info
+    sock = _stdlib_socket.socket(family, type_, proto)
+    try:
+        sock.setblocking(False)  # asyncio: the loop.sock_* methods require it
+        if local is not None:
+            _bind_local(sock, local, sockaddr)
+        await asyncio.get_running_loop().sock_connect(sock, sockaddr)
+    except OSError as exc:
+        sock.close()
+        log.ended(index, "failed", _now(), describe_error(exc))
+        raise
+    except BaseException:
+        sock.close()
+        log.ended(index, "cancelled", _now())
+        raise
+    log.ended(index, "connected", _now())
+    return sock
+
+
+def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) -> None:
+    # Bind only the IP and let connect() pick the port, so that local ports can be
+    # shared between connections to different peers (Linux's IP_BIND_ADDRESS_NO_PORT).
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(_stdlib_socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+    try:
+        sock.bind((local, 0))  # asyncio: a plain call, the address is an IP literal
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"local_address={local!r} is incompatible with {sockaddr!r}: {exc}"
+        ) from exc
+
+
+async def _race(
+    infos: list[AddrInfo],
+    delay: float | None,
+    local: str | None,
+    log: AttemptLog,
+    errors: list[OSError],
+) -> Socket | None:
+    """The staircase race: start an attempt, give it ``delay`` or until it fails, repeat."""
+    winner: Socket | None = None
+    siblings = Siblings()  # asyncio: a TaskGroup's children cannot cancel each other
+
+    async def attempt(info: AddrInfo, failed: asyncio.Event, index: int) -> None:
+        nonlocal winner
+        try:
+            sock = await _attempt(info, local, log, index)
+        except OSError as exc:
+            errors.append(exc)
+            failed.set()  # hurry the next attempt along
+            return
+        if winner is None:
+            winner = sock
+            siblings.cancel_others()
+        else:
+            # Two attempts connected in the same tick: only the first one wins.
+            sock.close()
+            log.ended(index, "cancelled", _now(), "another attempt connected first")
+
+    async def launch() -> None:
+        for info in infos:
+            failed = asyncio.Event()
+            siblings.add(tg.create_task(attempt(info, failed, _start(info, log))))
+            async with move_on_after(math.inf if delay is None else delay):
+                await failed.wait()
+
+    try:
+        # asyncio: no _bare_cancelled(); see the note at the top.
+        async with asyncio.TaskGroup() as tg:
+            # The launcher is a child like the attempts, so that a winner's
+            # siblings.cancel_others() stops it and its siblings alike.
+            siblings.add(tg.create_task(launch()))
+    except BaseException:
+        if winner is not None:
+            winner.close()
+        raise
+    return winner
+
+
+# --------------------------------------------------------------------------------------
+# connect_check_send: the workflow for one target
+# --------------------------------------------------------------------------------------
+
+
+async def connect_check_send(
+    target: Target | str | tuple[str, int],
+    payload: bytes | bytearray | memoryview,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (a whole workflow's deadline)
+    happy_eyeballs_delay: float | None = DEFAULT_DELAY,
+    read_reply: bool = False,
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+) -> SendReport:
+    """Resolve, connect (racing addresses), check writability, send all; optionally read.
+
+    With ``read_reply``, the sending side is half-closed after the payload and the reply
+    is read until end of stream or ``max_reply_bytes``. ``timeout`` bounds the whole
+    workflow (``None``: no deadline). Network trouble never raises: it is reported.
+
+    Returns:
+        A :class:`SendReport` with status ``"ok"``, ``"error"`` or ``"timeout"``.
+
+    Raises:
+        TargetError: the target is not valid.
+        TypeError: the payload is not bytes-like.
+        ValueError: a negative or NaN timeout, delay or size.
+    """
+    parsed = Target.parse(target)
+    options = Options.check(timeout, happy_eyeballs_delay, read_reply, max_reply_bytes)
+    data = check_payload(payload)
+    return await _workflow(parsed, data, options, ReportBuilder(parsed, _now()))
+
+
+async def _workflow(
+    target: Target, data: memoryview, options: Options, report: ReportBuilder
+) -> SendReport:
+    async with move_on_after(math.inf if options.timeout is None else options.timeout):
+        try:
+            conn = await _open(target, options.delay, None, report)
+            try:
+                report.address = conn.remote_address
+                report.enter("check", _now())
+                await conn.wait_writable()
+                report.enter("send", _now())
+                try:
+                    await conn.send_all(data)
+                finally:
+                    report.bytes_sent = conn.bytes_sent
+                if options.read_reply:
+                    report.enter("reply", _now())
+                    await _read_reply(conn, options.max_reply_bytes, report)
+            finally:
+                # A plain close, not aclose(): its checkpoint could turn a finished
+                # workflow into a timeout at the very edge of the deadline. (asyncio:
+                # aclose() takes no checkpoint, but the twins keep the same line.)
+                conn._close()
+        except OSError as exc:
+            return report.finish("error", _now(), describe_error(exc))
+        return report.finish("ok", _now())
+    return report.finish("timeout", _now(), report.timeout_text(options.timeout))
+
+
+async def _read_reply(conn: Connection, max_bytes: int, report: ReportBuilder) -> None:
+    await conn.send_eof()
+    reply = ReplyBuffer(max_bytes)
+    try:
+        while reply.room:
+            chunk = await conn.receive_some(reply.room)
+            if not chunk:
+                break
+            reply.add(chunk)
+    finally:
+        report.reply = reply.value()
+
+
+# --------------------------------------------------------------------------------------
+# send_to_many: the same workflow for many targets, under a concurrency limit
+# --------------------------------------------------------------------------------------
+
+
+async def send_to_many(
+    targets: Iterable[Target | str | tuple[str, int]],
+    payload: bytes | bytearray | memoryview,
+    *,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    timeout: float | None = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (a whole workflow's deadline)
+    happy_eyeballs_delay: float | None = DEFAULT_DELAY,
+    read_reply: bool = False,
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+    fail_fast: bool = False,
+    on_report: Callable[[SendReport], object] | None = None,
+) -> list[SendReport]:
+    """Run :func:`connect_check_send` for every target, at most ``max_concurrency`` at once.
+
+    Every target is checked before any I/O. ``timeout`` applies to each target. The
+    reports come back one per target, in input order; a failing target never disturbs
+    the others, unless ``fail_fast`` is set: then the first report that is not ``"ok"``
+    cancels the rest, whose reports say ``"cancelled"``. ``on_report`` is called with
+    each report as it completes.
+
+    Raises:
+        TargetError: a target is not valid (nothing is sent).
+        TypeError: the payload is not bytes-like, or ``on_report`` is not callable.
+        ValueError: a negative or NaN timeout or delay, or a size below one.
+    """
+    parsed = parse_targets(targets)
+    options = Options.check(timeout, happy_eyeballs_delay, read_reply, max_reply_bytes)
+    data = check_payload(payload)
+    limit = check_count(max_concurrency, "max_concurrency")
+    callback = check_callback(on_report, "on_report")
+    reports: list[SendReport | None] = [None] * len(parsed)
+    limiter = CapacityLimiter(limit)
+    stop = CancelScope()  # fail_fast cancels it; it never sees outside cancellation
+
+    def deliver(index: int, report: SendReport) -> None:
+        reports[index] = report
+        if callback is not None:
+            callback(report)
+        if fail_fast and not report.ok:
+            stop.cancel()
+
+    async def run_one(index: int, target: Target) -> None:
+        report = ReportBuilder(target, _now())
+        try:
+            deliver(index, await _workflow(target, data, options, report))
+        except asyncio.CancelledError:
+            if stop.cancel_called:
+                deliver(index, report.finish("cancelled", _now(), FAIL_FAST_TEXT))
+            raise
+        finally:
+            limiter.release_on_behalf_of(index)
+
+    with stop:  # asyncio: no _bare_cancelled(), as in _race()
+        async with asyncio.TaskGroup() as tg:
+            for index, target in enumerate(parsed):
+                # Take the slot before spawning: at most `limit` tasks exist at once,
+                # instead of one task per target queueing on the limiter.
+                await limiter.acquire_on_behalf_of(index)
+                tg.create_task(run_one(index, target))
+    for index, target in enumerate(parsed):
+        if reports[index] is None:
+            deliver(index, cancelled_report(target, FAIL_FAST_TEXT))
+    return [report for report in reports if report is not None]
