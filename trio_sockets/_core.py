@@ -152,7 +152,9 @@ class Target:
             return value
         if isinstance(value, str):
             host, port_text = _split_host_port(value)
-            return cls(host, _parse_port(port_text, value))
+            port = _parse_port(port_text, value)
+            _check_host(host, value)  # here, so that the message names the whole value
+            return cls(host, port)
         if isinstance(value, tuple):
             if len(value) != 2:
                 raise TargetError(f"target tuple must be (host, port), got {value!r}")
@@ -211,6 +213,12 @@ def _check_host(host: object, value: object) -> None:
         raise TargetError(f"empty host in target {value!r}")
     if any(ch.isspace() or not ch.isprintable() for ch in host):
         raise TargetError(f"host {host!r} contains whitespace or control characters")
+    # str(Target) writes "host:port" or "[v6]:port"; a host with brackets, or with a
+    # colon that is not an IPv6 literal's, could not be read back.
+    if "[" in host or "]" in host:
+        raise TargetError(f"host {host!r} contains '[' or ']'")
+    if ":" in host and not _is_ip(host, version=6):
+        raise TargetError(f"host {host!r} contains ':' but is not an IPv6 literal")
     if not host.isascii():
         try:
             host.encode("idna")
@@ -268,6 +276,10 @@ def check_payload(payload: object) -> memoryview:
             f"got {type(payload).__name__}: {payload!r:.60}"
         )
     view = memoryview(payload)  # type: ignore[arg-type]
+    if not view.c_contiguous:
+        # Python's "bytes-like" means a C-contiguous buffer; socket.send() refuses others
+        # (BufferError), which would surface mid-I/O instead of before it.
+        raise TypeError(f"payload must be a C-contiguous buffer, got {payload!r:.60}")
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
@@ -329,8 +341,13 @@ def numeric_addrinfo(host: str, port: int) -> list[AddrInfo] | None:
     if not _is_ip(host):
         return None
     flags = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
-    # No I/O: with AI_NUMERICHOST the C library only parses the literal.
-    return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, flags)
+    # No I/O: with AI_NUMERICHOST the C library only parses the literal. It may still
+    # refuse what ipaddress accepts (a scope id naming no interface, "1.2.3.4%x"); the
+    # resolver then reports it, as a ConnectError like any name that does not resolve.
+    try:
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, flags)
+    except socket.gaierror:
+        return None
 
 
 def reorder_for_rfc_8305_section_4(addrinfos: Iterable[AddrInfo]) -> list[AddrInfo]:
