@@ -11,6 +11,7 @@ synchronous tests, and it keeps the two ports honest: whatever differs between
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import math
 import socket
@@ -211,7 +212,8 @@ def _check_host(host: object, value: object) -> None:
         raise TargetError(f"host must be a string, got {host!r} in {value!r}")
     if not host:
         raise TargetError(f"empty host in target {value!r}")
-    if any(ch.isspace() or not ch.isprintable() for ch in host):
+    # isprintable() is False for every control and whitespace character but " ".
+    if " " in host or not host.isprintable():
         raise TargetError(f"host {host!r} contains whitespace or control characters")
     # str(Target) writes "host:port" or "[v6]:port"; a host with brackets, or with a
     # colon that is not an IPv6 literal's, could not be read back.
@@ -270,25 +272,20 @@ def check_count(value: object, name: str) -> int:
 
 def check_payload(payload: object) -> memoryview:
     """Return a flat byte view of a bytes-like payload, or raise ``TypeError``."""
-    if isinstance(payload, str) or not _is_buffer(payload):
+    try:
+        if isinstance(payload, str):
+            raise TypeError(payload)
+        view = memoryview(payload)  # type: ignore[arg-type]
+    except TypeError:
         raise TypeError(
             f"payload must be bytes-like (bytes, bytearray or memoryview), "
             f"got {type(payload).__name__}: {payload!r:.60}"
-        )
-    view = memoryview(payload)  # type: ignore[arg-type]
+        ) from None
     if not view.c_contiguous:
         # Python's "bytes-like" means a C-contiguous buffer; socket.send() refuses others
         # (BufferError), which would surface mid-I/O instead of before it.
         raise TypeError(f"payload must be a C-contiguous buffer, got {payload!r:.60}")
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
-
-
-def _is_buffer(value: object) -> bool:
-    try:
-        memoryview(value)  # type: ignore[arg-type]
-    except TypeError:
-        return False
-    return True
 
 
 def check_local_address(value: object) -> str | None:
@@ -332,11 +329,14 @@ class Options:
 # --------------------------------------------------------------------------------------
 
 
-def numeric_addrinfo(host: str, port: int) -> list[AddrInfo] | None:
+@functools.lru_cache(maxsize=4096)
+def numeric_addrinfo(host: str, port: int) -> tuple[AddrInfo, ...] | None:
     """Return the one address of an IP literal without any lookup, else ``None``.
 
     Trio's ``getaddrinfo`` and asyncio's ``create_connection`` both skip the resolver
-    thread for numeric hosts; so do we, and a numeric host also skips the race.
+    thread for numeric hosts; so do we, and a numeric host also skips the race. The
+    answer depends on nothing but the text, so it is cached: a fan-out to one address
+    parses it once.
     """
     if not _is_ip(host):
         return None
@@ -345,7 +345,7 @@ def numeric_addrinfo(host: str, port: int) -> list[AddrInfo] | None:
     # refuse what ipaddress accepts (a scope id naming no interface, "1.2.3.4%x"); the
     # resolver then reports it, as a ConnectError like any name that does not resolve.
     try:
-        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, flags)
+        return tuple(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, flags))
     except socket.gaierror:
         return None
 
@@ -486,8 +486,9 @@ class AttemptLog:
         return index
 
     def ended(self, index: int, outcome: Outcome, now: float, error: str | None = None) -> None:
-        self.attempts[index] = dataclasses.replace(
-            self.attempts[index], ended_s=now - self.start, outcome=outcome, error=error
+        begun = self.attempts[index]
+        self.attempts[index] = Attempt(
+            begun.address, begun.family, begun.started_s, now - self.start, outcome, error
         )
         self._open.discard(index)
 

@@ -1,0 +1,297 @@
+"""Loopback servers for tests, the demo, the benchmark and ``trio-sockets serve``.
+
+They run in a background thread on plain ``selectors``, outside any event loop, so the
+same server serves the Trio port and the asyncio port alike and never shares a loop with
+the code under test. Modes:
+
+- ``sink``: accepts, reads and discards everything.
+- ``echo``: sends back what it reads; closes its side after the client's end of stream.
+- ``slow``: reads a small chunk now and then through a small receive buffer, so that a
+  large send meets backpressure.
+- ``reset``: reads ``reset_after`` bytes, then resets the connection (RST).
+- ``blackhole``: listens with a full accept queue, so that new connection attempts get
+  no answer at all (their SYNs are dropped), as behind a firewall.
+
+Every server binds loopback by default, port 0 unless told otherwise, and counts what it
+received, so a test can check that bytes received equal bytes sent.
+
+Example::
+
+    with LoopbackServer("echo") as server:
+        report = trio.run(connect_check_send, server.target, b"ping")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import socket
+import struct
+import threading
+import time
+from types import TracebackType
+from typing import Final, Literal, TypeAlias
+
+__all__ = ["MODES", "LoopbackServer", "Mode", "blackhole_listener"]
+
+Mode: TypeAlias = Literal["sink", "echo", "slow", "reset", "blackhole"]
+MODES: Final[tuple[Mode, ...]] = ("sink", "echo", "slow", "reset", "blackhole")
+
+READ_CHUNK: Final = 262144  # bytes per recv for sink and echo
+SLOW_RCVBUF: Final = 4096  # bytes: the kernel buffer of a slow reader, kept small
+_SELECT_INTERVAL: Final = 0.05  # seconds between checks for close()
+
+
+def blackhole_listener(host: str = "127.0.0.1", port: int = 0) -> list[socket.socket]:
+    """Return a listening socket whose accept queue is full, and the socket that fills it.
+
+    Linux drops a SYN that arrives at a listener whose accept queue is full, so a
+    connection attempt to it gets no answer and hangs until the caller's deadline:
+    exactly what a blackholed address does. ``listen(0)`` makes the queue hold one
+    connection; one connection that is never accepted fills it. Close both sockets
+    (the listener first) to release the port.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.bind((host, port))
+        listener.listen(0)
+        filler = socket.socket(family, socket.SOCK_STREAM)
+        filler.settimeout(5.0)
+        filler.connect(listener.getsockname()[:2])
+    except BaseException:
+        listener.close()
+        raise
+    return [listener, filler]
+
+
+class LoopbackServer:
+    """A server of one mode in a background thread (see the module docstring).
+
+    Args:
+        mode: ``"sink"``, ``"echo"``, ``"slow"``, ``"reset"`` or ``"blackhole"``.
+        host: the address to bind (loopback unless told otherwise).
+        port: the port to bind; 0 picks a free one.
+        reset_after: bytes a ``reset`` server reads before it resets the connection.
+        slow_chunk: bytes a ``slow`` server reads at a time.
+        slow_interval: seconds a ``slow`` server waits between reads.
+
+    Attributes:
+        bytes_received: bytes read from all connections so far.
+        connections: connections accepted so far.
+    """
+
+    def __init__(
+        self,
+        mode: Mode,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        reset_after: int = 65536,
+        slow_chunk: int = 16384,
+        slow_interval: float = 0.001,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        if reset_after < 0:
+            raise ValueError(f"reset_after must be >= 0, got {reset_after!r}")
+        self.mode = mode
+        self.reset_after = reset_after
+        self.slow_chunk = slow_chunk
+        self.slow_interval = slow_interval
+        self.bytes_received = 0
+        self.connections = 0
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sockets: list[socket.socket] = []
+        if mode == "blackhole":
+            self._sockets = blackhole_listener(host, port)
+            self._listener = self._sockets[0]
+        else:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            self._listener = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                if port:
+                    self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if mode == "slow":
+                    # Accepted sockets inherit the small buffer: backpressure comes soon.
+                    self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
+                self._listener.bind((host, port))
+                self._listener.listen(1024)
+            except BaseException:
+                self._listener.close()
+                raise
+            self._listener.setblocking(False)
+            self._sockets = [self._listener]
+        self.host: str = self._listener.getsockname()[0]
+        self.port: int = self._listener.getsockname()[1]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(host, port)`` the server listens on."""
+        return (self.host, self.port)
+
+    @property
+    def target(self) -> str:
+        """``"host:port"`` (``"[::1]:port"`` for IPv6), ready for ``Target.parse``."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"<LoopbackServer {self.mode} on {self.target}>"
+
+    def start(self) -> LoopbackServer:
+        """Start serving in a daemon thread; returns ``self``."""
+        if self.mode != "blackhole" and self._thread is None:
+            self._thread = threading.Thread(
+                target=self._serve, name=f"trio-sockets {self.mode} server", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the thread and close every socket; closing twice is harmless."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        for sock in self._sockets:
+            sock.close()
+        self._sockets = []
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def wait_bytes(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``count`` bytes were received; False after ``timeout``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.bytes_received >= count, timeout)
+
+    def wait_connections(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``count`` connections were accepted; False after ``timeout``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.connections >= count, timeout)
+
+    # The serving thread ----------------------------------------------------------------
+
+    def _serve(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ, None)
+            peers: dict[socket.socket, _Peer] = {}
+            try:
+                while not self._stop.is_set():
+                    timeout = self.slow_interval if self.mode == "slow" else _SELECT_INTERVAL
+                    for key, events in selector.select(timeout):
+                        if key.data is None:
+                            self._accept(selector, peers)
+                        else:
+                            self._service(selector, peers, key.fileobj, events)  # type: ignore[arg-type]
+            finally:
+                for sock in peers:
+                    sock.close()
+
+    def _accept(self, selector: selectors.BaseSelector, peers: dict[socket.socket, _Peer]) -> None:
+        for _ in range(64):  # accept in batches: one wakeup, many connections
+            try:
+                conn, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. ECONNABORTED: the client gave up already
+                continue
+            conn.setblocking(False)
+            peers[conn] = _Peer()
+            selector.register(conn, selectors.EVENT_READ, "peer")
+            with self._changed:
+                self.connections += 1
+                self._changed.notify_all()
+
+    def _service(
+        self,
+        selector: selectors.BaseSelector,
+        peers: dict[socket.socket, _Peer],
+        conn: socket.socket,
+        events: int,
+    ) -> None:
+        peer = peers[conn]
+        if events & selectors.EVENT_WRITE and peer.outgoing:
+            self._flush(conn, peer)
+        if events & selectors.EVENT_READ:
+            size = self.slow_chunk if self.mode == "slow" else READ_CHUNK
+            if self.mode == "reset":
+                size = min(size, self.reset_after - peer.received) or 1
+            try:
+                data = conn.recv(size)
+            except (BlockingIOError, InterruptedError):
+                data = None
+            except OSError:
+                data = b""
+            if data:
+                peer.received += len(data)
+                with self._changed:
+                    self.bytes_received += len(data)
+                    self._changed.notify_all()
+                if self.mode == "echo":
+                    peer.outgoing += data
+                    self._flush(conn, peer)
+                if self.mode == "slow":
+                    time.sleep(self.slow_interval)
+            elif data == b"":
+                peer.eof = True
+        if self.mode == "reset" and peer.received >= self.reset_after:
+            _arm_reset(conn)
+            self._drop(selector, peers, conn)
+            return
+        if peer.eof and not peer.outgoing:
+            self._drop(selector, peers, conn)
+            return
+        wanted = selectors.EVENT_WRITE if peer.outgoing else 0
+        if not peer.eof:
+            wanted |= selectors.EVENT_READ
+        if wanted != peer.events:
+            peer.events = wanted
+            selector.modify(conn, wanted, "peer")
+
+    def _flush(self, conn: socket.socket, peer: _Peer) -> None:
+        try:
+            sent = conn.send(peer.outgoing)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            peer.outgoing.clear()
+            peer.eof = True
+            return
+        del peer.outgoing[:sent]
+
+    def _drop(
+        self,
+        selector: selectors.BaseSelector,
+        peers: dict[socket.socket, _Peer],
+        conn: socket.socket,
+    ) -> None:
+        selector.unregister(conn)
+        del peers[conn]
+        conn.close()
+
+
+class _Peer:
+    __slots__ = ("eof", "events", "outgoing", "received")
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.outgoing = bytearray()
+        self.eof = False
+        self.events = selectors.EVENT_READ
+
+
+def _arm_reset(conn: socket.socket) -> None:
+    # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+    with contextlib.suppress(OSError):
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
