@@ -66,15 +66,16 @@ class ClosedResourceError(RuntimeError):
 
 
 class MoveOnAfter:
-    """The object :func:`move_on_after` returns; see there."""
+    """The object :func:`move_on_after` returns: an ``asyncio.Timeout`` that moves on.
+
+    Attributes:
+        cancelled_caught: true once the deadline passed and the body was cancelled.
+    """
 
     __slots__ = ("_timeout", "cancelled_caught")
 
-    def __init__(self, seconds: float | None) -> None:
-        if seconds is not None and (math.isnan(seconds) or seconds < 0):
-            raise ValueError(f"seconds must be a non-negative number or None, got {seconds!r}")
-        # No timer at all for "no deadline": asyncio.timeout(None) schedules nothing.
-        self._timeout = asyncio.timeout(None if seconds is None or math.isinf(seconds) else seconds)
+    def __init__(self, when: float | None) -> None:
+        self._timeout = asyncio.timeout_at(when)
         self.cancelled_caught = False
 
     async def __aenter__(self) -> MoveOnAfter:
@@ -90,7 +91,7 @@ class MoveOnAfter:
         try:
             await self._timeout.__aexit__(exc_type, exc, tb)
         except TimeoutError:
-            # asyncio.timeout raises TimeoutError only when its own cancellation came out
+            # asyncio.Timeout raises TimeoutError only when its own cancellation came out
             # of the body and nobody else asked for one (it counts with Task.uncancel()),
             # so a cancellation from outside is never mistaken for the deadline.
             self.cancelled_caught = True
@@ -103,10 +104,14 @@ def move_on_after(seconds: float | None) -> MoveOnAfter:
 
     When the deadline passes, the body is cancelled and the block is left quietly, with
     ``scope.cancelled_caught`` set, instead of raising ``TimeoutError`` as
-    :func:`asyncio.timeout` does. ``None`` or ``math.inf`` means no deadline (no timer is
-    scheduled). A cancellation from outside still propagates.
+    :func:`asyncio.timeout` does. ``None`` or ``math.inf`` means no deadline, and then no
+    timer is scheduled at all. A cancellation from outside still propagates.
     """
-    return MoveOnAfter(seconds)
+    if seconds is None or math.isinf(seconds):
+        return MoveOnAfter(None)
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError(f"seconds must be a non-negative number or None, got {seconds!r}")
+    return MoveOnAfter(asyncio.get_running_loop().time() + seconds)
 
 
 class CancelScope:
@@ -343,16 +348,17 @@ async def wait_readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) ->
 def notify_closing(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
     """Call before ``sock.close()``: wake its waiters with ``ClosedResourceError``.
 
-    Like ``trio.lowlevel.notify_closing``. Also removes any reader or writer that other
-    code (``loop.sock_connect``, say) left for the fd, so that nothing stays registered
-    for a file descriptor number that the next socket may reuse.
+    Like ``trio.lowlevel.notify_closing``: a task blocked in :func:`wait_writable` or
+    :func:`wait_readable` on ``sock`` gets the error instead of hanging, and their writer
+    or reader is removed, so that nothing stays registered for a file descriptor number
+    that the next socket may reuse. (Registrations made by others, such as the loop's
+    own ``sock_*`` methods, are theirs to remove; ``loop.sock_connect`` removes its writer
+    before the awaiting task resumes.)
     """
-    fd = sock.fileno()
-    if fd < 0:
+    if not _WAITERS:  # the common case, and the cheap one
         return
+    fd = sock.fileno()
     for writing in (True, False):
         waiter = _WAITERS.get((loop, fd, writing))
         if waiter is not None:
             waiter.close(ClosedResourceError("another task closed this socket"))
-    loop.remove_writer(fd)
-    loop.remove_reader(fd)

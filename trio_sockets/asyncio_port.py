@@ -16,6 +16,7 @@ import math
 import select
 import socket as _stdlib_socket
 from collections.abc import Callable, Iterable
+from time import monotonic as _monotonic
 from types import TracebackType
 
 from ._asyncio_tools import (
@@ -84,7 +85,9 @@ _IP_BIND_ADDRESS_NO_PORT = getattr(_stdlib_socket, "IP_BIND_ADDRESS_NO_PORT", 24
 
 
 def _now() -> float:
-    return asyncio.get_running_loop().time()
+    # asyncio: for reports only, so the finest clock: the default loop.time() is this
+    # very clock, while uvloop's loop.time() is cached and counts in milliseconds.
+    return _monotonic()
 
 
 # asyncio: no _bare_cancelled() here. A TaskGroup whose children were all cancelled
@@ -230,8 +233,8 @@ class Connection:
     def _close(self) -> None:
         if not self._closed:
             self._closed = True
-            # asyncio: wake our waiters and drop the fd's reader and writer first; the
-            # loop must not keep watching an fd number that the next socket may reuse.
+            # asyncio: wake our waiters and drop their reader or writer first; the loop
+            # must not keep watching an fd number that the next socket may reuse.
             notify_closing(self._loop, self.socket)
             self.socket.close()
 
