@@ -84,10 +84,9 @@ Socket = _stdlib_socket.socket
 _IP_BIND_ADDRESS_NO_PORT = getattr(_stdlib_socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 
-def _now() -> float:
-    # asyncio: for reports only, so the finest clock: the default loop.time() is this
-    # very clock, while uvloop's loop.time() is cached and counts in milliseconds.
-    return _monotonic()
+# asyncio: reports want the finest clock. The default loop.time() is this very clock,
+# while uvloop's is cached per loop iteration and counts in milliseconds.
+_now = _monotonic
 
 
 # asyncio: no _bare_cancelled() here. A TaskGroup whose children were all cancelled
@@ -122,7 +121,7 @@ class Connection:
     def __init__(self, sock: Socket, attempts: tuple[Attempt, ...] = ()) -> None:
         self.socket = sock
         self._loop = asyncio.get_running_loop()
-        self.family = sock.family
+        self.family = sock.family  # asyncio: the stdlib property is an AddressFamily
         self.remote_address = sock.getpeername()
         self.local_address = sock.getsockname()
         self.attempts = attempts
@@ -417,7 +416,8 @@ async def connect_check_send(
     target: Target | str | tuple[str, int],
     payload: bytes | bytearray | memoryview,
     *,
-    timeout: float | None = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (a whole workflow's deadline)
+    # The workflow's own deadline, which SPEC.md asks for: a report says "timeout".
+    timeout: float | None = DEFAULT_TIMEOUT,  # noqa: ASYNC109
     happy_eyeballs_delay: float | None = DEFAULT_DELAY,
     read_reply: bool = False,
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
@@ -494,7 +494,8 @@ async def send_to_many(
     payload: bytes | bytearray | memoryview,
     *,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-    timeout: float | None = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (a whole workflow's deadline)
+    # A deadline per target, not for the call: cancel the caller's scope for that.
+    timeout: float | None = DEFAULT_TIMEOUT,  # noqa: ASYNC109
     happy_eyeballs_delay: float | None = DEFAULT_DELAY,
     read_reply: bool = False,
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
@@ -545,7 +546,10 @@ async def send_to_many(
         async with asyncio.TaskGroup() as tg:
             for index, target in enumerate(parsed):
                 # Take the slot before spawning: at most `limit` tasks exist at once,
-                # instead of one task per target queueing on the limiter.
+                # instead of one task per target queueing on the limiter. Only wait when
+                # no slot is free, so that one wakeup fills every slot freed meanwhile.
+                # asyncio: no _nowait twin needed; Semaphore.acquire() does not yield
+                # when a slot is free.
                 await limiter.acquire_on_behalf_of(index)
                 tg.create_task(run_one(index, target))
     for index, target in enumerate(parsed):
