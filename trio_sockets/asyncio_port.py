@@ -108,7 +108,8 @@ class Connection:
     """A connected TCP socket with exact byte accounting.
 
     Attributes:
-        socket: the framework's socket object (a non-blocking ``socket.socket`` on asyncio).
+        socket: the framework's socket object: ``trio.socket.SocketType`` on Trio, a
+            non-blocking ``socket.socket`` on asyncio.
         remote_address: the peer's sockaddr.
         local_address: our own sockaddr.
         family: ``socket.AF_INET`` or ``socket.AF_INET6``.
