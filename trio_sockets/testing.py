@@ -82,7 +82,9 @@ ConnectOutcome: TypeAlias = Literal["connect", "refuse", "blackhole"] | OSError
 #: specific IP): documentation prefixes, so they never look like a real interface.
 LOCAL_IPV4: Final = "198.51.100.1"
 LOCAL_IPV6: Final = "2001:db8:ffff::1"
-_FIRST_FILENO: Final = 1000  # fake descriptors count up from here
+# Fake descriptors count up from here: far above any real one, so code that polls a
+# fileno() it was given sees POLLNVAL, never the events of some unrelated open file.
+_FIRST_FILENO: Final = 1 << 30
 _FIRST_LOCAL_PORT: Final = 50000  # fake ephemeral ports count up from here
 
 _Key: TypeAlias = tuple[str, int]
@@ -202,6 +204,7 @@ class FakeSocket(trio.socket.SocketType):
         connect_started, connect_ended: ``trio.current_time()`` at both ends of
             ``connect()`` (``None`` until then).
         sent: every byte the peer accepted from this socket.
+        sends: how many bytes each ``send`` call moved, in order (partial sends show).
         received: every byte ``recv`` returned.
         bound: the address given to ``bind()``, or ``None``.
     """
@@ -224,6 +227,7 @@ class FakeSocket(trio.socket.SocketType):
         self.connect_started: float | None = None
         self.connect_ended: float | None = None
         self.sent = bytearray()
+        self.sends: list[int] = []
         self.received = bytearray()
         self.bound: tuple[Any, ...] | None = None
         self._inbox = bytearray()  # what the peer has sent and we have not read
@@ -351,7 +355,7 @@ class FakeSocket(trio.socket.SocketType):
         self.address, self.script = tuple(address), script
         self.connect_state, self.connect_started = "pending", trio.current_time()
         try:
-            await trio.sleep(script.delay)
+            await _wait_like_io(script.delay)
             if script.outcome == "blackhole":
                 await trio.sleep_forever()
         except trio.Cancelled:
@@ -398,6 +402,7 @@ class FakeSocket(trio.socket.SocketType):
                 count = min(count, script.reset_after - len(self.sent))
             chunk = bytes(view[:count])
         self.sent += chunk
+        self.sends.append(count)
         if script.reply == "echo":
             self._inbox += chunk
             self._changed.unpark_all()
@@ -458,6 +463,32 @@ class FakeSocket(trio.socket.SocketType):
         if self.connect_state != "connected" or self.script is None:
             raise _oserror(errno.ENOTCONN)
         return self.script
+
+
+async def _wait_like_io(delay: float) -> None:
+    """Sleep ``delay`` seconds the way a socket waits for the kernel.
+
+    ``trio.sleep`` ends by cancelling its own scope, so a cancellation arriving in the
+    tick the delay ends wins over it. A real connect is woken by I/O readiness instead:
+    rescheduled with a value, after which a cancellation no longer touches it. A timer
+    task wakes us the same way, so two connects due in the same tick both complete, as
+    they can on a real network (and as a happy-eyeballs race must survive).
+    """
+    task = trio.lowlevel.current_task()
+    deadline = trio.current_time() + delay
+    timer = trio.CancelScope()
+
+    async def wake_at_deadline() -> None:
+        with timer:
+            await trio.sleep_until(deadline)
+            trio.lowlevel.reschedule(task)
+
+    def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        timer.cancel()
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    trio.lowlevel.spawn_system_task(wake_at_deadline, name="FakeSocket connect timer")
+    await trio.lowlevel.wait_task_rescheduled(abort)
 
 
 # --------------------------------------------------------------------------------------
@@ -579,10 +610,10 @@ class FakeNetwork(trio.abc.SocketFactory, trio.abc.HostnameResolver):
         family: _stdlib_socket.AddressFamily | int = _stdlib_socket.AF_INET,
         type: _stdlib_socket.SocketKind | int = _stdlib_socket.SOCK_STREAM,
         proto: int = 0,
-    ) -> trio.socket.SocketType:
+    ) -> FakeSocket:
         """Make a :class:`FakeSocket` (called by :func:`trio.socket.socket`)."""
         if family not in self._families:
-            raise OSError(errno.EAFNOSUPPORT, f"address family {family!r} is not supported")
+            raise _oserror(errno.EAFNOSUPPORT)
         sock = FakeSocket(self, family, type, proto, len(self.sockets))
         self.sockets.append(sock)
         return sock

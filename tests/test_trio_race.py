@@ -1,0 +1,880 @@
+"""Trio only: scripted races over the fake network, with exact virtual times.
+
+In the style of trio's own tests/test_highlevel_open_tcp_stream.py: each scenario is a
+row of ``(address, delay, outcome)`` steps run under pytest-trio's ``autojump_clock``,
+and each asserts when the call returned, which address won, every attempt's times and
+outcome, and that every losing socket was closed. Delays are multiples of 1/8 s, so the
+virtual times add up exactly in binary floating point and can be compared with ``==``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import socket
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import trio_sockets
+from trio_sockets import ConnectError, SendError, SendReport
+from trio_sockets._core import FAIL_FAST_TEXT
+from trio_sockets.testing import ConnectOutcome, FakeNetwork, FakeSocket
+
+pytestmark = pytest.mark.timeout(30)
+
+HOST = "example.test"
+PORT = 80
+REFUSED = "ConnectionRefusedError: [Errno 111] Connection refused"
+UNREACHABLE = "OSError: [Errno 113] No route to host"
+
+
+def unreachable() -> OSError:
+    return OSError(errno.EHOSTUNREACH, "No route to host")
+
+
+def net_unreachable() -> OSError:
+    return OSError(errno.ENETUNREACH, "Network is unreachable")
+
+
+@dataclasses.dataclass(frozen=True)
+class Race:
+    """One scripted race: the resolver's answer, the outcome, and every attempt."""
+
+    # (ip, connect delay, outcome), in resolver order.
+    steps: tuple[tuple[str, float, ConnectOutcome], ...]
+    # How long the call takes, in virtual seconds.
+    elapsed: float
+    # The winning ip, or None when every attempt fails.
+    winner: str | None
+    # (ip, started_s, ended_s, outcome, error) per attempt, in start order.
+    attempts: tuple[tuple[str, float, float, str, str | None], ...]
+    happy_eyeballs_delay: float | None = 0.25
+    # ConnectError.errno when every attempt fails.
+    errno: int | None = None
+
+
+RACES = {
+    "one-address-quick": Race(
+        steps=(("192.0.2.1", 0.125, "connect"),),
+        elapsed=0.125,
+        winner="192.0.2.1",
+        attempts=(("192.0.2.1", 0.0, 0.125, "connected", None),),
+    ),
+    "fallthrough-after-the-delay": Race(
+        # Two slow addresses each get their 0.25 s head start; the third wins.
+        steps=(
+            ("192.0.2.1", 1.0, "connect"),
+            ("192.0.2.2", 1.0, "connect"),
+            ("192.0.2.3", 0.125, "connect"),
+        ),
+        elapsed=0.625,
+        winner="192.0.2.3",
+        attempts=(
+            ("192.0.2.1", 0.0, 0.625, "cancelled", None),
+            ("192.0.2.2", 0.25, 0.625, "cancelled", None),
+            ("192.0.2.3", 0.5, 0.625, "connected", None),
+        ),
+    ),
+    "slow-first-attempt-still-wins": Race(
+        # The second attempt is under way when the first connects: it is cancelled,
+        # and the third never starts.
+        steps=(
+            ("192.0.2.1", 0.375, "connect"),
+            ("192.0.2.2", 1.0, "connect"),
+            ("192.0.2.3", 0.0, "connect"),
+        ),
+        elapsed=0.375,
+        winner="192.0.2.1",
+        attempts=(
+            ("192.0.2.1", 0.0, 0.375, "connected", None),
+            ("192.0.2.2", 0.25, 0.375, "cancelled", None),
+        ),
+    ),
+    "early-failure-hurries-the-next": Race(
+        steps=(
+            ("192.0.2.1", 0.125, "refuse"),
+            ("192.0.2.2", 0.0, "refuse"),
+            ("192.0.2.3", 0.125, "connect"),
+        ),
+        elapsed=0.25,
+        winner="192.0.2.3",
+        attempts=(
+            ("192.0.2.1", 0.0, 0.125, "failed", REFUSED),
+            ("192.0.2.2", 0.125, 0.125, "failed", REFUSED),
+            ("192.0.2.3", 0.125, 0.25, "connected", None),
+        ),
+    ),
+    "all-refused-common-errno": Race(
+        steps=(
+            ("192.0.2.1", 0.125, "refuse"),
+            ("192.0.2.2", 0.5, "refuse"),
+            ("192.0.2.3", 0.125, "refuse"),
+        ),
+        # .2 starts at 0.125, .3 at 0.375 (its head start ran out) and fails at 0.5,
+        # in the same tick as .2.
+        elapsed=0.625,
+        winner=None,
+        attempts=(
+            ("192.0.2.1", 0.0, 0.125, "failed", REFUSED),
+            ("192.0.2.2", 0.125, 0.625, "failed", REFUSED),
+            ("192.0.2.3", 0.375, 0.5, "failed", REFUSED),
+        ),
+        errno=errno.ECONNREFUSED,
+    ),
+    "all-failing-mixed-errnos": Race(
+        steps=(("192.0.2.1", 0.5, unreachable()), ("192.0.2.2", 0.125, "refuse")),
+        elapsed=0.5,
+        winner=None,
+        attempts=(
+            ("192.0.2.1", 0.0, 0.5, "failed", UNREACHABLE),
+            ("192.0.2.2", 0.25, 0.375, "failed", REFUSED),
+        ),
+        errno=None,
+    ),
+    "all-failing-scripted-error": Race(
+        steps=(("2001:db8::1", 0.0, net_unreachable()), ("192.0.2.1", 0.0, net_unreachable())),
+        elapsed=0.0,
+        winner=None,
+        attempts=(
+            ("2001:db8::1", 0.0, 0.0, "failed", "OSError: [Errno 101] Network is unreachable"),
+            ("192.0.2.1", 0.0, 0.0, "failed", "OSError: [Errno 101] Network is unreachable"),
+        ),
+        errno=errno.ENETUNREACH,
+    ),
+    "sequential-when-delay-is-none": Race(
+        # With the default delay .2 would start at 0.25 and win at 2.25.
+        steps=(("192.0.2.1", 1.0, "refuse"), ("192.0.2.2", 2.0, "connect")),
+        happy_eyeballs_delay=None,
+        elapsed=3.0,
+        winner="192.0.2.2",
+        attempts=(
+            ("192.0.2.1", 0.0, 1.0, "failed", REFUSED),
+            ("192.0.2.2", 1.0, 3.0, "connected", None),
+        ),
+    ),
+    "sequential-never-leaves-a-blackhole": Race(
+        # None means strictly one at a time: a slow first address is waited for.
+        steps=(("192.0.2.1", 5.0, "connect"), ("192.0.2.2", 0.0, "connect")),
+        happy_eyeballs_delay=None,
+        elapsed=5.0,
+        winner="192.0.2.1",
+        attempts=(("192.0.2.1", 0.0, 5.0, "connected", None),),
+    ),
+    "ipv4-only": Race(
+        steps=(("192.0.2.1", 0.0, "blackhole"), ("192.0.2.2", 0.125, "connect")),
+        elapsed=0.375,
+        winner="192.0.2.2",
+        attempts=(
+            ("192.0.2.1", 0.0, 0.375, "cancelled", None),
+            ("192.0.2.2", 0.25, 0.375, "connected", None),
+        ),
+    ),
+    "ipv6-only": Race(
+        steps=(("2001:db8::1", 0.0, "blackhole"), ("2001:db8::2", 0.125, "connect")),
+        elapsed=0.375,
+        winner="2001:db8::2",
+        attempts=(
+            ("2001:db8::1", 0.0, 0.375, "cancelled", None),
+            ("2001:db8::2", 0.25, 0.375, "connected", None),
+        ),
+    ),
+    "families-interleaved": Race(
+        # Resolver order v6 v6 v4 v4 is tried as v6 v4 v6 v4 (RFC 8305 section 4).
+        steps=(
+            ("2001:db8::1", 0.125, "refuse"),
+            ("2001:db8::2", 0.125, "refuse"),
+            ("192.0.2.1", 0.125, "refuse"),
+            ("192.0.2.2", 0.125, "connect"),
+        ),
+        elapsed=0.5,
+        winner="192.0.2.2",
+        attempts=(
+            ("2001:db8::1", 0.0, 0.125, "failed", REFUSED),
+            ("192.0.2.1", 0.125, 0.25, "failed", REFUSED),
+            ("2001:db8::2", 0.25, 0.375, "failed", REFUSED),
+            ("192.0.2.2", 0.375, 0.5, "connected", None),
+        ),
+    ),
+    "ipv4-first-family-leads": Race(
+        steps=(
+            ("192.0.2.1", 0.0, "blackhole"),
+            ("192.0.2.2", 0.0, "blackhole"),
+            ("2001:db8::1", 0.125, "connect"),
+        ),
+        elapsed=0.375,
+        winner="2001:db8::1",
+        attempts=(
+            ("192.0.2.1", 0.0, 0.375, "cancelled", None),
+            ("2001:db8::1", 0.25, 0.375, "connected", None),
+        ),
+    ),
+    "blackhole-then-failure-then-success": Race(
+        steps=(
+            ("2001:db8::1", 0.0, "blackhole"),
+            ("192.0.2.1", 0.125, "refuse"),
+            ("2001:db8::2", 0.125, "connect"),
+        ),
+        elapsed=0.5,
+        winner="2001:db8::2",
+        attempts=(
+            ("2001:db8::1", 0.0, 0.5, "cancelled", None),
+            ("192.0.2.1", 0.25, 0.375, "failed", REFUSED),
+            ("2001:db8::2", 0.375, 0.5, "connected", None),
+        ),
+    ),
+    "delay-zero-starts-all-at-once": Race(
+        steps=(
+            ("192.0.2.1", 0.5, "connect"),
+            ("192.0.2.2", 0.25, "connect"),
+            ("192.0.2.3", 0.125, "connect"),
+        ),
+        happy_eyeballs_delay=0.0,
+        elapsed=0.125,
+        winner="192.0.2.3",
+        attempts=(
+            ("192.0.2.1", 0.0, 0.125, "cancelled", None),
+            ("192.0.2.2", 0.0, 0.125, "cancelled", None),
+            ("192.0.2.3", 0.0, 0.125, "connected", None),
+        ),
+    ),
+    "long-delay-never-starts-the-second": Race(
+        steps=(("192.0.2.1", 0.75, "connect"), ("192.0.2.2", 0.0, "connect")),
+        happy_eyeballs_delay=1.0,
+        elapsed=0.75,
+        winner="192.0.2.1",
+        attempts=(("192.0.2.1", 0.0, 0.75, "connected", None),),
+    ),
+}
+
+
+def scripted(race: Race) -> FakeNetwork:
+    net = FakeNetwork()
+    net.add_host(HOST, *(ip for ip, _, _ in race.steps))
+    for ip, delay, outcome in race.steps:
+        net.script((ip, PORT), delay=delay, outcome=outcome)
+    return net
+
+
+def check_sockets(net: FakeNetwork, race: Race, survivor: object) -> None:
+    """One socket per attempt, aimed where the attempt says, started when it says."""
+    assert [
+        (sock.address[0] if sock.address else None, sock.connect_started) for sock in net.sockets
+    ] == [(ip, started) for ip, started, _, _, _ in race.attempts]
+    assert [s for s in net.sockets if not s.closed] == ([survivor] if survivor else [])
+
+
+@pytest.mark.parametrize("race", RACES.values(), ids=RACES.keys())
+async def test_open_connection_race(race: Race, autojump_clock: trio.testing.MockClock) -> None:
+    with scripted(race) as net:
+        start = trio.current_time()
+        if race.winner is None:
+            with pytest.raises(ConnectError) as info:
+                await trio_sockets.open_connection(
+                    HOST, PORT, happy_eyeballs_delay=race.happy_eyeballs_delay
+                )
+            attempts = info.value.attempts
+            assert info.value.errno == race.errno
+            survivor = None
+            for ip, _, _, _, error in race.attempts:
+                assert f"{ip}]:{PORT}: {error}" in str(info.value) or (
+                    f"{ip}:{PORT}: {error}" in str(info.value)
+                )
+        else:
+            conn = await trio_sockets.open_connection(
+                HOST, PORT, happy_eyeballs_delay=race.happy_eyeballs_delay
+            )
+            attempts = conn.attempts
+            assert conn.remote_address[0] == race.winner
+            assert isinstance(conn.socket, FakeSocket)
+            assert conn.socket.connected and not conn.socket.closed
+            survivor = conn.socket
+        assert trio.current_time() - start == race.elapsed
+        assert [(a.address[0], a.started_s, a.ended_s, a.outcome, a.error) for a in attempts] == (
+            list(race.attempts)
+        )
+        check_sockets(net, race, survivor)
+        assert net.lookups == [HOST]
+
+
+@pytest.mark.parametrize("race", RACES.values(), ids=RACES.keys())
+async def test_connect_check_send_race(race: Race, autojump_clock: trio.testing.MockClock) -> None:
+    with scripted(race) as net:
+        start = trio.current_time()
+        report = await trio_sockets.connect_check_send(
+            f"{HOST}:{PORT}",
+            b"payload",
+            timeout=None,
+            happy_eyeballs_delay=race.happy_eyeballs_delay,
+        )
+        assert trio.current_time() - start == race.elapsed
+        assert (report.total_s, report.connect_s, report.resolve_s) == (
+            race.elapsed,
+            race.elapsed,
+            0.0,
+        )
+        assert [
+            (a.address[0], a.started_s, a.ended_s, a.outcome, a.error) for a in report.attempts
+        ] == list(race.attempts)
+        check_sockets(net, race, None)  # the workflow closes the winner too
+        if race.winner is None:
+            assert (report.status, report.address, report.bytes_sent) == ("error", None, 0)
+            assert report.error is not None
+            if race.errno == errno.ECONNREFUSED:
+                assert report.error == REFUSED  # every attempt failed the same way
+        else:
+            assert (report.status, report.error, report.bytes_sent) == ("ok", None, 7)
+            assert report.address is not None and report.address[0] == race.winner
+            assert net.received((race.winner, PORT)) == b"payload"
+
+
+async def test_two_attempts_connecting_in_the_same_tick(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # .1 takes 0.5 s; .2 starts at 0.25 and takes 0.25 s: both connect at 0.5.
+    with FakeNetwork() as net:
+        net.add_host(HOST, "192.0.2.1", "192.0.2.2")
+        net.script(("192.0.2.1", PORT), delay=0.5)
+        net.script(("192.0.2.2", PORT), delay=0.25)
+        conn = await trio_sockets.open_connection(HOST, PORT)
+        assert trio.current_time() == 0.5
+        # Both connects completed: the race, not the network, had to pick one.
+        assert [s.connect_state for s in net.sockets] == ["connected", "connected"]
+        assert net.open_sockets() == [conn.socket]
+        winner = conn.remote_address[0]
+        loser = "192.0.2.2" if winner == "192.0.2.1" else "192.0.2.1"
+        by_ip = {a.address[0]: a for a in conn.attempts}
+        assert (by_ip[winner].outcome, by_ip[winner].ended_s) == ("connected", 0.5)
+        assert (by_ip[loser].outcome, by_ip[loser].ended_s, by_ip[loser].error) == (
+            "cancelled",
+            0.5,
+            "another attempt connected first",
+        )
+        assert [(a.address[0], a.started_s) for a in conn.attempts] == [
+            ("192.0.2.1", 0.0),
+            ("192.0.2.2", 0.25),
+        ]
+        await conn.aclose()
+
+
+# --------------------------------------------------------------------------------------
+# Cancellation and deadlines
+# --------------------------------------------------------------------------------------
+
+
+async def test_cancellation_mid_race_is_a_bare_cancelled(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    caught: list[BaseException] = []
+    with FakeNetwork() as net:
+        net.add_host(HOST, "2001:db8::1", "192.0.2.1", "2001:db8::2")
+        for ip in ("2001:db8::1", "192.0.2.1", "2001:db8::2"):
+            net.script((ip, PORT), outcome="blackhole")
+        with trio.move_on_after(0.625) as scope:
+            try:
+                await trio_sockets.open_connection(HOST, PORT)
+            except BaseException as exc:
+                caught.append(exc)
+                raise
+        assert scope.cancelled_caught
+        assert trio.current_time() == 0.625
+        assert len(caught) == 1
+        assert type(caught[0]) is trio.Cancelled  # not an exception group of Cancelled
+        assert [s.connect_started for s in net.sockets] == [0.0, 0.25, 0.5]
+        assert [s.connect_state for s in net.sockets] == ["cancelled"] * 3
+        assert net.open_sockets() == []
+
+
+class CancelWhenConnected(trio.abc.Instrument):
+    """Cancels a scope right after the task step in which a fake socket connected."""
+
+    def __init__(self, net: FakeNetwork, scope: trio.CancelScope) -> None:
+        self.net, self.scope = net, scope
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        if any(s.connected for s in self.net.sockets):
+            self.scope.cancel()
+
+
+async def test_cancellation_after_the_winner_connected_closes_the_winner(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The winner has connected and cancelled its siblings, but the race has not returned
+    # yet when the caller's scope is cancelled: the winner must not leak.
+    caught: list[BaseException] = []
+    with FakeNetwork() as net:
+        net.add_host(HOST, "192.0.2.1", "192.0.2.2")
+        net.script(("192.0.2.1", PORT), outcome="blackhole")
+        net.script(("192.0.2.2", PORT), delay=0.125)
+        with trio.CancelScope() as scope:
+            instrument = CancelWhenConnected(net, scope)
+            trio.lowlevel.add_instrument(instrument)
+            try:
+                await trio_sockets.open_connection(HOST, PORT)
+            except BaseException as exc:
+                caught.append(exc)
+                raise
+            finally:
+                trio.lowlevel.remove_instrument(instrument)
+        assert scope.cancelled_caught
+        assert trio.current_time() == 0.375
+        assert [type(exc) for exc in caught] == [trio.Cancelled]
+        assert [s.connect_state for s in net.sockets] == ["cancelled", "connected"]
+        assert net.open_sockets() == []
+
+
+async def test_cancellation_of_a_single_address_closes_its_socket(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with FakeNetwork() as net:
+        net.script(("192.0.2.1", PORT), outcome="blackhole")
+        with trio.move_on_after(2.0):
+            await trio_sockets.open_connection("192.0.2.1", PORT)
+        assert trio.current_time() == 2.0
+        assert [s.connect_state for s in net.sockets] == ["cancelled"]
+        assert net.open_sockets() == []
+
+
+async def test_deadline_mid_race_reports_timeout_with_attempts_so_far(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with FakeNetwork() as net:
+        net.add_host(HOST, "2001:db8::1", "192.0.2.1", "2001:db8::2", delay=0.125)
+        net.script(("2001:db8::1", PORT), outcome="blackhole")
+        net.script(("192.0.2.1", PORT), delay=0.125, outcome="refuse")
+        net.script(("2001:db8::2", PORT), delay=5.0)
+        report = await trio_sockets.connect_check_send(f"{HOST}:{PORT}", b"x", timeout=0.75)
+        assert trio.current_time() == 0.75
+        assert report.status == "timeout"
+        assert report.error == "TimeoutError: deadline of 0.75 s passed during connect"
+        assert (report.resolve_s, report.connect_s, report.total_s) == (0.125, 0.625, 0.75)
+        assert (report.address, report.bytes_sent, report.reply) == (None, 0, None)
+        assert [
+            (a.address[0], a.started_s, a.ended_s, a.outcome, a.error) for a in report.attempts
+        ] == [
+            ("2001:db8::1", 0.125, 0.75, "cancelled", None),
+            ("192.0.2.1", 0.375, 0.5, "failed", REFUSED),
+            ("2001:db8::2", 0.5, 0.75, "cancelled", None),
+        ]
+        assert net.open_sockets() == []
+
+
+async def test_deadline_during_resolve(autojump_clock: trio.testing.MockClock) -> None:
+    with FakeNetwork() as net:
+        net.add_host(HOST, "192.0.2.1", delay=3.0)
+        report = await trio_sockets.connect_check_send(f"{HOST}:{PORT}", b"x", timeout=1.0)
+        assert trio.current_time() == 1.0
+        assert (report.status, report.resolve_s, report.attempts) == ("timeout", 1.0, ())
+        assert report.error == "TimeoutError: deadline of 1 s passed during resolve"
+        assert net.sockets == []
+
+
+async def test_deadline_during_send_reports_bytes_sent(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with FakeNetwork() as net:
+        net.script(("192.0.2.1", PORT), delay=0.25, window=3, max_send=2)
+        report = await trio_sockets.connect_check_send(
+            ("192.0.2.1", PORT), b"0123456789", timeout=1.0
+        )
+        assert trio.current_time() == 1.0
+        assert (report.status, report.bytes_sent) == ("timeout", 3)
+        assert report.error == "TimeoutError: deadline of 1 s passed during send"
+        assert (report.connect_s, report.check_s, report.send_s) == (0.25, 0.0, 0.75)
+        assert net.received(("192.0.2.1", PORT)) == b"012"
+        assert net.sockets[0].sends == [2, 1]
+        assert net.open_sockets() == []
+
+
+async def test_deadline_while_reading_reply(autojump_clock: trio.testing.MockClock) -> None:
+    # A peer that never closes its side: the reply read waits for the deadline.
+    with FakeNetwork() as net:
+        net.script(("192.0.2.1", PORT), reply=b"partial", closes=False)
+        report = await trio_sockets.connect_check_send(
+            "192.0.2.1:80", b"ping", timeout=2.5, read_reply=True
+        )
+        assert trio.current_time() == 2.5
+        assert (report.status, report.bytes_sent, report.reply) == ("timeout", 4, b"partial")
+        assert report.reply_s == 2.5
+        assert net.sockets[0].did_shutdown_SHUT_WR
+        assert net.open_sockets() == []
+
+
+async def test_unknown_name_is_a_connect_error(autojump_clock: trio.testing.MockClock) -> None:
+    with FakeNetwork() as net:
+        with pytest.raises(ConnectError, match=r"could not resolve 'nowhere\.test'") as info:
+            await trio_sockets.open_connection("nowhere.test", PORT)
+        assert (info.value.attempts, info.value.errno) == ((), None)
+        assert net.lookups == ["nowhere.test"]
+        assert net.sockets == []
+
+
+async def test_a_name_with_no_addresses_is_a_connect_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with FakeNetwork() as net:
+        net.add_host(HOST)
+        report = await trio_sockets.connect_check_send(f"{HOST}:{PORT}", b"x")
+        assert report.status == "error"
+        assert report.error is not None and "no addresses" in report.error
+        assert net.sockets == []
+
+
+async def test_unparseable_ip_literal_goes_to_the_resolver(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # ipaddress accepts "192.0.2.1%x", the C library does not: it must come out as a
+    # ConnectError from resolving, not as a raw socket.gaierror.
+    with FakeNetwork() as net:
+        with pytest.raises(ConnectError, match="could not resolve"):
+            await trio_sockets.open_connection("192.0.2.1%x", PORT)
+        assert net.lookups == ["192.0.2.1%x"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "trio_port._attempt creates the socket outside its try block: when "
+        "trio.socket.socket() itself fails (EAFNOSUPPORT on a host without IPv6), the "
+        "attempt is never ended, so close_all() records it as 'cancelled' with error "
+        "None, and ConnectError's message reads '[2001:db8::1]:80: None'"
+    ),
+)
+async def test_socket_creation_failure_is_recorded_as_a_failed_attempt(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with FakeNetwork(families={socket.AF_INET}) as net:
+        net.add_host(HOST, "2001:db8::1", "192.0.2.1")
+        net.script(("192.0.2.1", PORT), delay=0.125)
+        conn = await trio_sockets.open_connection(HOST, PORT)
+        # The IPv6 failure hurried the IPv4 attempt along: it started at once.
+        assert trio.current_time() == 0.125
+        assert [(a.address[0], a.started_s, a.outcome) for a in conn.attempts] == [
+            ("2001:db8::1", 0.0, "failed"),
+            ("192.0.2.1", 0.0, "connected"),
+        ]
+        assert conn.attempts[0].error == (
+            "OSError: [Errno 97] Address family not supported by protocol"
+        )
+        await conn.aclose()
+
+
+# --------------------------------------------------------------------------------------
+# The numeric fast path
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ip", ["192.0.2.7", "2001:db8::7"])
+async def test_numeric_host_needs_no_nursery_and_no_resolver(
+    ip: str, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_nursery(*args: object, **kwargs: object) -> Any:
+        raise AssertionError("a single numeric address must not open a nursery")
+
+    with FakeNetwork() as net:
+        net.script((ip, 443), delay=0.125)
+        monkeypatch.setattr(trio, "open_nursery", no_nursery)
+        conn = await trio_sockets.open_connection(ip, 443)
+        monkeypatch.undo()
+        assert trio.current_time() == 0.125
+        assert conn.remote_address[:2] == (ip, 443)
+        assert [(a.address[0], a.started_s, a.ended_s, a.outcome) for a in conn.attempts] == [
+            (ip, 0.0, 0.125, "connected")
+        ]
+        assert net.lookups == []  # the custom resolver was never asked
+        assert len(net.sockets) == 1
+        await conn.aclose()
+        assert net.sockets[0].closed
+
+
+async def test_the_nursery_spy_would_catch_a_race(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The spy above is meaningful: a name with two addresses does open a nursery.
+    opened: list[object] = []
+    real = trio.open_nursery
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        opened.append(args)
+        return real(*args, **kwargs)
+
+    with FakeNetwork() as net:
+        net.add_host(HOST, "192.0.2.1", "192.0.2.2")
+        net.script(("192.0.2.1", PORT))
+        monkeypatch.setattr(trio, "open_nursery", spy)
+        conn = await trio_sockets.open_connection(HOST, PORT)
+        assert len(opened) == 1
+        await conn.aclose()
+
+
+# --------------------------------------------------------------------------------------
+# send_to_many over the fake network
+# --------------------------------------------------------------------------------------
+
+
+async def test_send_to_many_reports_in_input_order(autojump_clock: trio.testing.MockClock) -> None:
+    completed: list[str] = []
+    with FakeNetwork() as net:
+        net.script(("192.0.2.1", PORT), delay=0.5)
+        net.script(("192.0.2.2", PORT), delay=0.25, outcome="refuse")
+        net.script(("192.0.2.3", PORT), delay=0.125)
+        targets = ["192.0.2.1:80", "192.0.2.2:80", "192.0.2.3:80"]
+        reports = await trio_sockets.send_to_many(
+            targets, b"hi", on_report=lambda r: completed.append(str(r.target))
+        )
+        assert trio.current_time() == 0.5
+        assert [str(r.target) for r in reports] == targets
+        assert [r.status for r in reports] == ["ok", "error", "ok"]
+        assert [r.total_s for r in reports] == [0.5, 0.25, 0.125]
+        assert [r.bytes_sent for r in reports] == [2, 0, 2]
+        assert reports[1].error == REFUSED
+        assert completed == ["192.0.2.3:80", "192.0.2.2:80", "192.0.2.1:80"]  # as they end
+        assert net.received(("192.0.2.1", PORT)) == b"hi"
+        assert net.open_sockets() == []
+
+
+async def test_send_to_many_fail_fast(autojump_clock: trio.testing.MockClock) -> None:
+    seen: list[SendReport] = []
+    with FakeNetwork() as net:
+        for n in (1, 3, 4):
+            net.script((f"192.0.2.{n}", PORT), outcome="blackhole")
+        net.script(("192.0.2.2", PORT), delay=0.25, outcome="refuse")
+        targets = [f"192.0.2.{n}:80" for n in (1, 2, 3, 4)]
+        reports = await trio_sockets.send_to_many(
+            targets, b"hi", max_concurrency=3, fail_fast=True, on_report=seen.append
+        )
+        assert trio.current_time() == 0.25
+        assert [r.status for r in reports] == ["cancelled", "error", "cancelled", "cancelled"]
+        assert reports[1].error == REFUSED
+        for index in (0, 2, 3):
+            assert reports[index].error == FAIL_FAST_TEXT
+        # The two that were connecting say how far they got.
+        assert [(a.started_s, a.ended_s, a.outcome) for a in reports[0].attempts] == [
+            (0.0, 0.25, "cancelled")
+        ]
+        assert reports[0].total_s == 0.25
+        assert len(seen) == 4  # on_report: once per target, the error first
+        assert seen[0] is reports[1]
+        assert sorted(str(r.target) for r in seen) == targets
+        assert net.open_sockets() == []
+
+
+async def test_send_to_many_without_fail_fast_runs_everything(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with FakeNetwork() as net:
+        net.script(("192.0.2.1", PORT), delay=1.0)
+        net.script(("192.0.2.2", PORT), delay=0.25, outcome="refuse")
+        reports = await trio_sockets.send_to_many(["192.0.2.1:80", "192.0.2.2:80"], b"hi")
+        assert trio.current_time() == 1.0
+        assert [r.status for r in reports] == ["ok", "error"]
+
+
+async def test_send_to_many_paces_timeouts_by_max_concurrency(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    calls: list[float] = []
+    with FakeNetwork() as net:
+        targets = [f"192.0.2.{n}:80" for n in range(1, 6)]
+        for n in range(1, 6):
+            net.script((f"192.0.2.{n}", PORT), outcome="blackhole")
+        reports = await trio_sockets.send_to_many(
+            targets,
+            b"x",
+            max_concurrency=2,
+            timeout=1.0,
+            on_report=lambda r: calls.append(trio.current_time()),
+        )
+        assert trio.current_time() == 3.0
+        assert [r.status for r in reports] == ["timeout"] * 5
+        assert [r.total_s for r in reports] == [1.0] * 5
+        assert [s.connect_started for s in net.sockets] == [0.0, 0.0, 1.0, 1.0, 2.0]
+        assert calls == [1.0, 1.0, 2.0, 2.0, 3.0]
+        assert net.open_sockets() == []
+
+
+async def test_send_to_many_cancelled_from_outside(autojump_clock: trio.testing.MockClock) -> None:
+    caught: list[BaseException] = []
+    with FakeNetwork() as net:
+        for n in (1, 2, 3):
+            net.script((f"192.0.2.{n}", PORT), outcome="blackhole")
+        with trio.move_on_after(0.5):
+            try:
+                await trio_sockets.send_to_many([f"192.0.2.{n}:80" for n in (1, 2, 3)], b"x")
+            except BaseException as exc:
+                caught.append(exc)
+                raise
+        assert trio.current_time() == 0.5
+        assert [type(exc) for exc in caught] == [trio.Cancelled]
+        assert len(net.sockets) == 3
+        assert net.open_sockets() == []
+
+
+# --------------------------------------------------------------------------------------
+# Connection.send_all: partial sends, resets, cancellation
+# --------------------------------------------------------------------------------------
+
+
+async def test_send_all_loops_over_partial_sends(autojump_clock: trio.testing.MockClock) -> None:
+    with FakeNetwork() as net:
+        net.script(("192.0.2.1", PORT), max_send=3)
+        async with await trio_sockets.open_connection("192.0.2.1", PORT) as conn:
+            await conn.send_all(memoryview(b"0123456789"))
+            assert conn.bytes_sent == 10
+            assert net.sockets[0].sends == [3, 3, 3, 1]
+            assert net.received(("192.0.2.1", PORT)) == b"0123456789"
+        assert net.open_sockets() == []
+
+
+async def test_send_all_reset_after_n_bytes(autojump_clock: trio.testing.MockClock) -> None:
+    with FakeNetwork() as net:
+        net.script(("192.0.2.1", PORT), max_send=3, reset_after=7)
+        conn = await trio_sockets.open_connection("192.0.2.1", PORT)
+        await conn.send_all(b"ab")  # a first call that works
+        with pytest.raises(SendError) as info:
+            await conn.send_all(b"0123456789")
+        assert info.value.bytes_sent == 5  # this call's share: 7 - 2
+        assert info.value.errno == errno.ECONNRESET
+        assert isinstance(info.value.__cause__, ConnectionResetError)
+        assert "after 5 of 10 bytes" in str(info.value)
+        assert conn.bytes_sent == 7
+        assert net.sockets[0].sends == [2, 3, 2]
+        assert net.received(("192.0.2.1", PORT)) == b"ab01234"
+        await conn.aclose()
+
+
+async def test_connect_check_send_reports_a_reset(autojump_clock: trio.testing.MockClock) -> None:
+    with FakeNetwork() as net:
+        net.script(("192.0.2.1", PORT), delay=0.125, reset_after=4)
+        report = await trio_sockets.connect_check_send("192.0.2.1:80", b"0123456789")
+        assert (report.status, report.bytes_sent) == ("error", 4)
+        assert report.error is not None
+        assert report.error.startswith("SendError: ")
+        assert "after 4 of 10 bytes" in report.error
+        assert report.total_s == 0.125
+        assert net.open_sockets() == []
+
+
+async def test_send_all_cancelled_while_the_peer_is_stalled(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with FakeNetwork() as net:
+        net.script(("192.0.2.1", PORT), max_send=2, window=5)
+        conn = await trio_sockets.open_connection("192.0.2.1", PORT)
+        with trio.move_on_after(1.0) as scope:
+            await conn.send_all(b"0123456789")
+        assert scope.cancelled_caught
+        assert trio.current_time() == 1.0
+        assert conn.bytes_sent == 5
+        assert net.sockets[0].sends == [2, 2, 1]
+        assert net.received(("192.0.2.1", PORT)) == b"01234"
+        # The connection is usable again: the busy flag was released.
+        with trio.move_on_after(0.5):
+            await conn.send_all(b"more")
+        assert conn.bytes_sent == 5
+        await conn.aclose()
+        assert net.open_sockets() == []
+
+
+async def test_two_senders_get_busy_error(autojump_clock: trio.testing.MockClock) -> None:
+    with FakeNetwork() as net:
+        net.script(("192.0.2.1", PORT), window=1)
+        conn = await trio_sockets.open_connection("192.0.2.1", PORT)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.send_all, b"abc")
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(trio.BusyResourceError):
+                await conn.send_all(b"xyz")
+            nursery.cancel_scope.cancel()
+        assert net.received(("192.0.2.1", PORT)) == b"a"
+        await conn.aclose()
+
+
+async def test_read_reply(autojump_clock: trio.testing.MockClock) -> None:
+    with FakeNetwork() as net:
+        net.script(("192.0.2.1", PORT), reply=b"pong")
+        net.script(("192.0.2.2", PORT))  # echo
+        ok = await trio_sockets.connect_check_send("192.0.2.1:80", b"ping", read_reply=True)
+        assert (ok.status, ok.reply, ok.bytes_sent) == ("ok", b"pong", 4)
+        capped = await trio_sockets.connect_check_send(
+            "192.0.2.2:80", b"0123456789", read_reply=True, max_reply_bytes=4
+        )
+        assert (capped.status, capped.reply) == ("ok", b"0123")
+        assert all(s.did_shutdown_SHUT_WR for s in net.sockets)
+        assert net.open_sockets() == []
+
+
+# --------------------------------------------------------------------------------------
+# The fake network itself
+# --------------------------------------------------------------------------------------
+
+
+async def test_fake_network_restores_the_previous_hooks() -> None:
+    outer = FakeNetwork()
+    with outer:
+        with FakeNetwork() as inner:
+            sock = trio.socket.socket()
+            assert sock in inner.sockets
+        sock = trio.socket.socket()
+        assert sock in outer.sockets and sock not in inner.sockets
+        with pytest.raises(RuntimeError, match="already installed"):
+            outer.__enter__()
+    real = trio.socket.socket()
+    try:
+        assert not isinstance(real, FakeSocket)
+    finally:
+        real.close()
+
+
+async def test_fake_socket_basics(autojump_clock: trio.testing.MockClock) -> None:
+    with FakeNetwork(families={socket.AF_INET}) as net:
+        with pytest.raises(OSError) as no_v6:
+            trio.socket.socket(socket.AF_INET6)
+        assert no_v6.value.errno == errno.EAFNOSUPPORT
+        sock = trio.socket.socket()
+        assert isinstance(sock, FakeSocket)
+        assert (sock.family, sock.type) == (socket.AF_INET, socket.SOCK_STREAM)
+        assert sock.fileno() > 0
+        with pytest.raises(OSError) as not_connected:
+            sock.getpeername()
+        assert not_connected.value.errno == errno.ENOTCONN
+        with pytest.raises(OSError) as wrong_family:
+            await sock.connect(("2001:db8::1", 80))
+        assert wrong_family.value.errno == errno.EAFNOSUPPORT
+        assert net.sockets == [sock]
+        sock.close()
+
+
+async def test_unscripted_address_is_refused_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with FakeNetwork() as net:
+        sock = trio.socket.socket()
+        assert isinstance(sock, FakeSocket)
+        with pytest.raises(ConnectionRefusedError) as info:
+            await sock.connect(("192.0.2.1", 1))
+        assert info.value.errno == errno.ECONNREFUSED
+        assert trio.current_time() == 0.0
+        assert (sock.connect_state, sock.closed) == ("refused", False)  # like a real socket
+        sock.close()
+        assert sock.fileno() == -1
+        assert net.default.outcome == "refuse"
+
+
+def test_scripts_are_checked() -> None:
+    net = FakeNetwork()
+    with pytest.raises(ValueError, match="add_host"):
+        net.script(("example.test", 80))
+    with pytest.raises(ValueError, match="outcome"):
+        net.script(("192.0.2.1", 80), outcome="maybe")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="delay"):
+        net.script(("192.0.2.1", 80), delay=-1)
+    with pytest.raises(ValueError, match="max_send"):
+        net.script(("192.0.2.1", 80), max_send=0)
+    with pytest.raises(ValueError):
+        net.add_host("example.test", "not-an-ip")
+    # The key is the canonical address: these are the same peer.
+    net.script(("2001:DB8:0::1", 80), delay=2.0)
+    assert net.script_for(("2001:db8::1", 80, 0, 0)).delay == 2.0
