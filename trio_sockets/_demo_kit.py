@@ -1,0 +1,277 @@
+"""What a demo scenario needs from each framework, and the loopback servers of one run.
+
+A scenario is written once, against the public API both ports share (:class:`Port`);
+the few framework calls it needs (the clock, a resolver override, a cancellation from
+outside, counting tasks) come from a :class:`Kit`, one per framework. :class:`Net` holds
+the run's :class:`LoopbackServer` threads and tells which sockets a run left open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import stat
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any, Final, Literal, Protocol, TypeAlias
+
+import trio
+
+from . import asyncio_port, trio_port
+from ._core import Attempt, SendReport
+from .servers import LoopbackServer, Mode
+
+__all__ = ["KITS", "AsyncioKit", "Kit", "Net", "Port", "PortName", "TrioKit", "open_fds"]
+
+PortName: TypeAlias = Literal["trio", "asyncio"]
+SockAddr: TypeAlias = tuple[Any, ...]
+
+
+class Conn(Protocol):
+    """The part of a port's ``Connection`` that the scenarios use."""
+
+    socket: Any
+    bytes_sent: int
+    attempts: tuple[Attempt, ...]
+
+    async def wait_writable(self) -> None: ...
+    async def send_all(self, data: bytes) -> None: ...
+    async def __aenter__(self) -> Any: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class Port(Protocol):
+    """The part of a port's public API that the scenarios use (both modules fit it)."""
+
+    async def connect_check_send(
+        self,
+        target: str,
+        payload: bytes,
+        *,
+        timeout: float | None = ...,  # noqa: ASYNC109
+        happy_eyeballs_delay: float | None = ...,
+    ) -> SendReport: ...
+
+    async def send_to_many(
+        self,
+        targets: Iterable[str],
+        payload: bytes,
+        *,
+        max_concurrency: int = ...,
+        timeout: float | None = ...,  # noqa: ASYNC109
+        fail_fast: bool = ...,
+        on_report: Callable[[SendReport], object] | None = ...,
+    ) -> list[SendReport]: ...
+
+    async def open_connection(
+        self, host: str, port: int, *, happy_eyeballs_delay: float | None = ...
+    ) -> Conn: ...
+
+
+# --------------------------------------------------------------------------------------
+# Kits: what a scenario needs from the framework, once per framework
+# --------------------------------------------------------------------------------------
+
+
+class Kit:
+    """The framework under a scenario: the port module and a few framework calls."""
+
+    name: PortName
+    port: Port
+
+    def now(self) -> float:
+        raise NotImplementedError
+
+    def resolver(self, table: dict[str, list[SockAddr]]) -> contextlib.AbstractContextManager[None]:
+        """Answer ``getaddrinfo`` for the names in ``table`` (and only those)."""
+        raise NotImplementedError
+
+    async def cancel_after(self, seconds: float, work: Callable[[], Awaitable[object]]) -> bool:
+        """Run ``work()``, cancel it from outside after ``seconds``; True if it was."""
+        raise NotImplementedError
+
+    def task_count(self) -> int:
+        """Tasks alive in this run, the current one included."""
+        raise NotImplementedError
+
+
+def _fake_getaddrinfo(table: dict[str, list[SockAddr]], host: object) -> list[Any]:
+    name = host.decode("ascii") if isinstance(host, bytes) else str(host)
+    if name not in table:
+        raise socket.gaierror(socket.EAI_NONAME, f"{name!r} is not in the demo's resolver")
+    return [
+        (socket.AF_INET6 if len(addr) == 4 else socket.AF_INET, socket.SOCK_STREAM, 6, "", addr)
+        for addr in table[name]
+    ]
+
+
+class _DemoResolver(trio.abc.HostnameResolver):
+    def __init__(self, table: dict[str, list[SockAddr]]) -> None:
+        self.table = table
+
+    async def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        await trio.lowlevel.checkpoint()
+        return _fake_getaddrinfo(self.table, host)
+
+    async def getnameinfo(self, sockaddr: Any, flags: int) -> tuple[str, str]:
+        await trio.lowlevel.checkpoint()
+        return str(sockaddr[0]), str(sockaddr[1])
+
+
+class TrioKit(Kit):
+    name: PortName = "trio"
+    port: Port = trio_port
+
+    def now(self) -> float:
+        return trio.current_time()
+
+    @contextlib.contextmanager
+    def resolver(self, table: dict[str, list[SockAddr]]) -> Iterator[None]:
+        # Trio's public hook; trio.socket.getaddrinfo asks the custom resolver.
+        previous = trio.socket.set_custom_hostname_resolver(_DemoResolver(table))
+        try:
+            yield
+        finally:
+            trio.socket.set_custom_hostname_resolver(previous)
+
+    async def cancel_after(self, seconds: float, work: Callable[[], Awaitable[object]]) -> bool:
+        # From outside: the caller's cancel scope reaches every task inside `work`.
+        with trio.move_on_after(seconds) as scope:
+            await work()
+        return scope.cancelled_caught
+
+    def task_count(self) -> int:
+        def count(task: trio.lowlevel.Task) -> int:
+            return 1 + sum(count(t) for n in task.child_nurseries for t in n.child_tasks)
+
+        return count(trio.lowlevel.current_root_task())  # type: ignore[arg-type]
+
+
+class AsyncioKit(Kit):
+    name: PortName = "asyncio"
+    port: Port = asyncio_port
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    @contextlib.contextmanager
+    def resolver(self, table: dict[str, list[SockAddr]]) -> Iterator[None]:
+        # asyncio has no resolver hook: patch getaddrinfo on the running loop.
+        loop = asyncio.get_running_loop()
+
+        async def getaddrinfo(host: Any, port: Any, **kwargs: Any) -> list[Any]:
+            return _fake_getaddrinfo(table, host)
+
+        setattr(loop, "getaddrinfo", getaddrinfo)  # noqa: B010 (mypy: no method assignment)
+        try:
+            yield
+        finally:
+            delattr(loop, "getaddrinfo")
+
+    async def cancel_after(self, seconds: float, work: Callable[[], Awaitable[object]]) -> bool:
+        # From outside: another task calls Task.cancel() on the one running `work`.
+        async def body() -> None:
+            await work()
+
+        task = asyncio.create_task(body())
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+        if done:
+            task.result()
+            return False
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    def task_count(self) -> int:
+        return len(asyncio.all_tasks())
+
+
+KITS: Final[dict[PortName, type[Kit]]] = {"trio": TrioKit, "asyncio": AsyncioKit}
+
+
+# --------------------------------------------------------------------------------------
+# Net: the loopback servers of one run, and what they own
+# --------------------------------------------------------------------------------------
+
+
+def open_fds() -> set[int]:
+    """The process's open file descriptors (Linux: from /proc/self/fd)."""
+    found = set()
+    for name in os.listdir("/proc/self/fd"):
+        # The listing includes the directory's own fd, closed by now: leave it out, or
+        # its number would stand for whatever opens next.
+        with contextlib.suppress(OSError):
+            os.fstat(int(name))
+            found.add(int(name))
+    return found
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+class Net(contextlib.ExitStack):
+    """The servers of one run: closed when the run ends, outside the event loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.server_ports: set[int] = set()
+        self.own_fds: set[int] = set()  # listeners and blackhole fillers
+
+    def server(self, mode: Mode, host: str = "127.0.0.1", **options: Any) -> LoopbackServer:
+        before = open_fds()
+        server = self.enter_context(LoopbackServer(mode, host, **options))
+        self.own_fds |= open_fds() - before
+        self.server_ports.add(server.port)
+        return server
+
+    def closed_port(self, host: str = "127.0.0.1") -> SockAddr:
+        """An address that refuses connections while the run lasts.
+
+        The socket is bound but never listens, so a SYN to it gets a RST, and no other
+        program can take the port meanwhile.
+        """
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = self.enter_context(socket.socket(family, socket.SOCK_STREAM))
+        sock.bind((host, 0))
+        self.own_fds.add(sock.fileno())
+        return tuple(sock.getsockname())
+
+    def left_behind(self, before: set[int]) -> int:
+        """Sockets opened since ``before`` and still open, the servers' own excepted.
+
+        Only sockets count: a server thread's selector may open its epoll fd late. The
+        servers' accepted sockets close on their own time, and are told apart by their
+        local port.
+        """
+        left = 0
+        for fd in open_fds() - before - self.own_fds:
+            try:
+                if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    continue
+                sock = socket.socket(fileno=fd)
+            except OSError:
+                continue  # closed meanwhile
+            try:
+                if sock.getsockname()[1] not in self.server_ports:
+                    left += 1
+            except OSError:
+                left += 1
+            finally:
+                sock.detach()
+        return left

@@ -1,0 +1,347 @@
+"""The ``trio-sockets`` command: ``demo``, ``send``, ``serve`` and ``bench``.
+
+``main(argv)`` returns the exit status instead of exiting, so that tests can call it
+in-process: 0 for success, 1 when the network said no (a target failed or timed out, a
+demo scenario misbehaved), 2 for bad usage, with a message on stderr that names the bad
+value. ``python -m trio_sockets`` is the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final, NoReturn
+
+import trio
+
+from . import __version__, asyncio_port, trio_port
+from ._core import DEFAULT_TIMEOUT, SendReport, Target, TargetError
+from .servers import MODES, LoopbackServer
+
+__all__ = ["build_parser", "main"]
+
+PROG: Final = "trio-sockets"
+PLOT_HINT: Final = "pip install 'trio-sockets[plot]'"
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"{PROG} {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+# --------------------------------------------------------------------------------------
+# demo
+# --------------------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from . import demo  # the scenarios, their servers and rich: only when asked for
+
+    try:
+        scenarios = demo.select(args.scenarios)
+    except KeyError as exc:
+        valid = ", ".join(demo.scenario_names())
+        return _fail("demo", f"unknown scenario {exc.args[0]!r}; valid names: {valid}")
+    plot: Path | None = args.plot
+    if plot is not None:
+        from ._render import PLOT_SUFFIXES
+
+        if plot.suffix.lower() not in PLOT_SUFFIXES:
+            return _fail("demo", f"--plot {str(plot)!r}: the file name must end in .png or .svg")
+        try:
+            import matplotlib  # noqa: F401 (checked before the demo runs, not after)
+        except ImportError:
+            return _fail("demo", f"--plot needs matplotlib, which is not installed: {PLOT_HINT}")
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from . import _render
+
+    started = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=args.json or not sys.stderr.isatty(),
+    )
+    with progress:
+        bar = progress.add_task("demo", total=len(scenarios) * len(demo.PORTS))
+        for scenario in scenarios:
+            row: dict[str, Any] = {
+                "name": scenario.name,
+                "title": scenario.title,
+                "lesson": scenario.lesson,
+                "results": {},
+            }
+            for port in demo.PORTS:
+                progress.update(bar, description=f"{scenario.name} · {port}")
+                row["results"][port] = demo.run_scenario(scenario, port)
+                progress.advance(bar)
+            results.append(row)
+    elapsed = time.perf_counter() - started
+
+    if plot is not None:
+        _render.render_plot(results, demo.PORTS, plot)
+        print(f"plot written to {plot}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"scenarios": results, "total_s": elapsed}, indent=2))
+    else:
+        # A file or a pipe gets a table wide enough for both ports side by side.
+        wide = None if sys.stdout.isatty() else 150
+        console = Console(width=wide, highlight=False)
+        _render.print_demo(console, results, demo.PORTS)
+        console.print(f"\n{len(results)} scenarios on 2 ports in {elapsed:.1f} s")
+    behaved = all(
+        r["as_expected"] and not any(r["left_behind"].values())
+        for row in results
+        for r in row["results"].values()
+    )
+    return 0 if behaved else 1
+
+
+# --------------------------------------------------------------------------------------
+# send
+# --------------------------------------------------------------------------------------
+
+
+def _seconds(text: str) -> float | None:
+    """argparse type for ``--timeout``: seconds, non-negative; ``none`` for no deadline."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a non-negative number of seconds, got {text!r}"
+        ) from None
+    return value
+
+
+def _payload(args: argparse.Namespace) -> bytes:
+    if args.data is not None:
+        # surrogateescape: bytes that were not UTF-8 in argv go out as they came in.
+        return bytes(args.data.encode("utf-8", "surrogateescape"))
+    if args.file is not None and args.file != "-":
+        return Path(args.file).read_bytes()
+    return sys.stdin.buffer.read()
+
+
+def _send(args: argparse.Namespace) -> int:
+    try:
+        target = Target.parse(args.target)
+    except TargetError as exc:
+        return _fail("send", str(exc))
+    try:
+        payload = _payload(args)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return _fail("send", f"cannot read --file {args.file!r}: {reason}")
+    options = {"timeout": args.timeout, "read_reply": args.reply}
+    report: SendReport
+    if args.port == "trio":
+        report = trio.run(lambda: trio_port.connect_check_send(target, payload, **options))
+    else:
+        report = asyncio.run(asyncio_port.connect_check_send(target, payload, **options))
+    if args.json:
+        print(json.dumps(report.to_dict() | {"port": args.port}, indent=2))
+    else:
+        from ._render import report_text
+
+        print(report_text(report))
+    return 0 if report.ok else 1
+
+
+# --------------------------------------------------------------------------------------
+# serve
+# --------------------------------------------------------------------------------------
+
+
+def _port_number(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0..65535, got {text!r}")
+    return int(text)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    # SIGTERM takes the same way out as Ctrl+C: close the server, exit 0.
+    raise KeyboardInterrupt
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        server = LoopbackServer(args.mode, args.host, args.port)
+    except OSError as exc:
+        print(f"{PROG} serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
+    try:
+        with server:
+            print(f"listening on {server.target}", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()  # only a signal ends this
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+    print(
+        f"stopped: {server.connections} connections, {server.bytes_received} bytes received",
+        file=sys.stderr,
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# bench (trio_sockets.bench, imported only when the subcommand is used)
+# --------------------------------------------------------------------------------------
+
+
+def _add_bench(subparsers: Any, wanted: bool) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="benchmark the Trio port against the asyncio port",
+        description="Benchmark the Trio port against the asyncio port on loopback.",
+    )
+    if not wanted:
+        return  # `trio-sockets --help` need not import the benchmark
+    try:
+        from . import bench  # type: ignore[attr-defined, unused-ignore]
+    except ImportError as exc:
+        reason = str(exc)
+        parser.set_defaults(
+            func=lambda _: _fail("bench", f"the benchmark is not available ({reason})")
+        )
+        return
+    bench.add_arguments(parser)
+    parser.set_defaults(func=bench.run)
+
+
+# --------------------------------------------------------------------------------------
+# The parser and main()
+# --------------------------------------------------------------------------------------
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The command's parser; ``argv`` tells whether the ``bench`` parser is needed."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Connect, check, send: Trio's structured concurrency side by side "
+        "with asyncio. Start with `trio-sockets demo`.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    from .demo import scenario_names  # cheap: no servers start on import
+
+    names = ", ".join(scenario_names())
+    demo = sub.add_parser(
+        "demo",
+        help="run the scenarios on both ports and show them side by side",
+        description="Run each scenario on the Trio port and on the asyncio port, against "
+        "loopback servers the demo starts itself, and show the results side by side.",
+    )
+    demo.add_argument(
+        "scenarios", nargs="*", metavar="SCENARIO", help=f"scenarios to run (default: all): {names}"
+    )
+    demo.add_argument("--json", action="store_true", help="print one JSON object, no table")
+    demo.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE",
+        help=f"draw the connection attempts on a timeline, to FILE (.png or .svg); "
+        f"needs matplotlib: {PLOT_HINT}",
+    )
+    demo.set_defaults(func=_demo)
+
+    send = sub.add_parser(
+        "send",
+        help="connect, check, send one payload to TARGET (like netcat)",
+        description="Resolve TARGET, connect (racing its addresses), check it is writable, "
+        "send the payload, and print the report. Exit 0 when delivered, 1 when the target "
+        "failed or timed out, 2 for bad usage.",
+    )
+    send.add_argument("target", metavar="TARGET", help="host:port or [v6-literal]:port")
+    source = send.add_mutually_exclusive_group()
+    source.add_argument("--data", metavar="TEXT", help="send TEXT (UTF-8)")
+    source.add_argument(
+        "--file", metavar="PATH", help="send the bytes of PATH ('-' for standard input)"
+    )
+    send.add_argument(
+        "--port",
+        choices=("trio", "asyncio"),
+        default="trio",
+        help="which port runs the workflow (default: trio)",
+    )
+    send.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds for the whole workflow, or 'none' (default: {DEFAULT_TIMEOUT:g})",
+    )
+    send.add_argument(
+        "--reply", action="store_true", help="half-close after sending, then read the reply"
+    )
+    send.add_argument("--json", action="store_true", help="print the report as JSON")
+    send.epilog = "Without --data or --file, the payload is read from standard input."
+    send.set_defaults(func=_send)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run a loopback test server (sink, echo, slow, reset, blackhole)",
+        description="Run a test server until Ctrl+C or SIGTERM. Its first line of output "
+        "is 'listening on HOST:PORT'.",
+    )
+    serve.add_argument("mode", choices=MODES, metavar="MODE", help=f"one of {', '.join(MODES)}")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback)"
+    )
+    serve.add_argument(
+        "--port", type=_port_number, default=0, help="port to bind (default: 0, any free port)"
+    )
+    serve.set_defaults(func=_serve)
+
+    commands = [a for a in argv if not a.startswith("-")]
+    _add_bench(sub, wanted=bool(commands) and commands[0] == "bench")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list)
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # --help, --version, or a usage error (status 2)
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        status: int = args.func(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`trio-sockets demo | head`): not an error worth a
+        # traceback. Point stdout at /dev/null so that the final flush cannot fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return status
