@@ -533,15 +533,6 @@ async def test_unparseable_ip_literal_goes_to_the_resolver(
         assert net.lookups == ["192.0.2.1%x"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "trio_port._attempt creates the socket outside its try block: when "
-        "trio.socket.socket() itself fails (EAFNOSUPPORT on a host without IPv6), the "
-        "attempt is never ended, so close_all() records it as 'cancelled' with error "
-        "None, and ConnectError's message reads '[2001:db8::1]:80: None'"
-    ),
-)
 async def test_socket_creation_failure_is_recorded_as_a_failed_attempt(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -316,7 +316,11 @@ def _start(info: AddrInfo, log: AttemptLog) -> int:
 async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: int) -> Socket:
     """One connection attempt, recorded in ``log``; its socket is closed if it fails."""
     family, type_, proto, _, sockaddr = info
-    sock = trio.socket.socket(family, type_, proto)
+    try:
+        sock = trio.socket.socket(family, type_, proto)
+    except OSError as exc:  # e.g. EAFNOSUPPORT on a host without IPv6
+        log.ended(index, "failed", _now(), describe_error(exc))
+        raise
     try:
         if local is not None:
             await _bind_local(sock, local, sockaddr)
