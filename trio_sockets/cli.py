@@ -147,7 +147,7 @@ def _send(args: argparse.Namespace) -> int:
     try:
         target = Target.parse(args.target)
     except TargetError as exc:
-        return _fail("send", str(exc))
+        return _fail("send", f"bad TARGET {args.target!r}: {exc}")
     try:
         payload = _payload(args)
     except OSError as exc:

@@ -1,0 +1,473 @@
+"""The ``trio-sockets`` command: demo, send, serve, and the bench wiring.
+
+Most tests call ``main([...])`` in-process and read what it printed with ``capsys``;
+``serve`` and the installed console script run as subprocesses. Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import json
+import math
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trio_sockets import demo
+from trio_sockets.cli import build_parser, main
+from trio_sockets.servers import LoopbackServer
+
+PORT_NAMES = ["trio", "asyncio"]
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+FAST = ["all-refused", "fail-fast"]  # two scenarios that take milliseconds
+
+
+@contextlib.contextmanager
+def refusing_target() -> Iterator[str]:
+    """A loopback target that refuses: bound, never listening, held for the block."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# --------------------------------------------------------------------------------------
+# --help
+# --------------------------------------------------------------------------------------
+
+
+def _subparsers_of(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    raise AssertionError("no subcommands")
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    return _subparsers_of(build_parser(["bench"]))  # "bench": its options are built too
+
+
+@pytest.mark.timeout(10)
+def test_help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "--help")
+    assert status == 0
+    for command in ("demo", "send", "serve", "bench"):
+        assert command in out
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("command", ["demo", "send", "serve", "bench"])
+def test_help_of_each_subcommand_documents_every_option(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    if command == "bench" and importlib.util.find_spec("trio_sockets.bench") is None:
+        pytest.skip("trio_sockets.bench is not there yet")
+    status, out, _ = run(capsys, command, "--help")
+    assert status == 0
+    parser = _subparsers()[command]
+    for action in parser._actions:
+        for option in action.option_strings:
+            assert option in out
+        if not action.option_strings and action.help != argparse.SUPPRESS:
+            assert str(action.metavar or action.dest) in out
+        assert action.help, f"{command}: {action.option_strings or action.dest} has no help"
+
+
+@pytest.mark.timeout(10)
+def test_help_names_the_documented_options(capsys: pytest.CaptureFixture[str]) -> None:
+    expected = {
+        "demo": ["SCENARIO", "--json", "--plot"],
+        "send": ["TARGET", "--data", "--file", "--port", "--timeout", "--reply", "--json"],
+        "serve": ["MODE", "--host", "--port", "sink", "echo", "slow", "reset", "blackhole"],
+    }
+    for command, words in expected.items():
+        assert main([command, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert all(word in out for word in words), (command, out)
+
+
+@pytest.mark.timeout(10)
+def test_no_subcommand_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys)
+    assert status == 2
+    assert "demo" in err
+
+
+# --------------------------------------------------------------------------------------
+# demo
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_demo_prints_a_side_by_side_table(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "demo", *FAST)
+    assert status == 0, err
+    assert "trio" in out and "asyncio" in out
+    for name in FAST:
+        assert name in out
+    assert "happy-eyeballs" not in out  # only the scenarios asked for
+    assert "ConnectError" in out  # a lesson is shown under the table
+    assert "\x1b[" not in err  # no progress display when stderr is not a terminal
+
+
+@pytest.mark.timeout(30)
+def test_demo_json_has_both_ports_for_every_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "demo", "deadline", *FAST, "--json")
+    assert status == 0
+    data = json.loads(out)
+    assert [s["name"] for s in data["scenarios"]] == ["deadline", *FAST]
+    for scenario in data["scenarios"]:
+        assert scenario["lesson"]
+        assert set(scenario["results"]) == {"trio", "asyncio"}
+        for result in scenario["results"].values():
+            assert {"outcome", "time_s", "bytes_sent", "attempts", "left_behind"} <= set(result)
+            assert result["left_behind"] == {"fds": 0, "tasks": 0}
+            for attempt in result["attempts"]:
+                assert {"address", "family", "started_s", "ended_s", "outcome"} <= set(attempt)
+    deadline = data["scenarios"][0]["results"]
+    for result in deadline.values():
+        assert result["outcome"] == "timeout"
+        assert 0.45 <= result["time_s"] < 1.5
+
+
+@pytest.mark.timeout(10)
+def test_demo_unknown_scenario_is_named_with_the_valid_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, err = run(capsys, "demo", "reset", "no-such-thing")
+    assert status == 2
+    assert "'no-such-thing'" in err
+    assert all(name in err for name in demo.scenario_names())
+    assert out == ""
+
+
+@pytest.mark.timeout(90)
+def test_full_demo_is_fast_and_leaves_nothing_behind(capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.monotonic()
+    status, out, _ = run(capsys, "demo", "--json")
+    elapsed = time.monotonic() - started
+    assert elapsed < 60
+    data = json.loads(out)
+    assert [s["name"] for s in data["scenarios"]] == demo.scenario_names()
+    for scenario in data["scenarios"]:
+        for port, result in scenario["results"].items():
+            where = f"{scenario['name']} on {port}"
+            assert result["left_behind"] == {"fds": 0, "tasks": 0}, where
+            assert result["as_expected"], (where, result)
+    assert status == 0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib is not installed")
+@pytest.mark.parametrize(("suffix", "magic"), [(".png", b"\x89PNG"), (".svg", b"<svg")])
+def test_demo_plot(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, suffix: str, magic: bytes
+) -> None:
+    path = tmp_path / f"attempts{suffix}"
+    status, _, err = run(capsys, "demo", "all-refused", "--plot", str(path))
+    assert status == 0, err
+    assert magic in path.read_bytes()[:400]
+    assert str(path) in err
+
+
+@pytest.mark.timeout(10)
+def test_demo_plot_without_matplotlib_says_what_to_install(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` fails
+    status, out, err = run(capsys, "demo", "--plot", str(tmp_path / "x.png"))
+    assert status == 2
+    assert "pip install 'trio-sockets[plot]'" in err
+    assert out == ""
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.timeout(10)
+def test_demo_plot_needs_png_or_svg(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, err = run(capsys, "demo", "--plot", str(tmp_path / "x.jpeg"))
+    assert status == 2
+    assert "x.jpeg" in err
+
+
+# --------------------------------------------------------------------------------------
+# send
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("port_name", PORT_NAMES)
+def test_send_data_delivers_and_exits_0(capsys: pytest.CaptureFixture[str], port_name: str) -> None:
+    with LoopbackServer("sink") as server:
+        status, out, _ = run(capsys, "send", server.target, "--data", "héllo", "--port", port_name)
+        assert server.wait_bytes(6)
+        assert server.bytes_received == 6
+    assert status == 0
+    assert out.startswith(f"ok: {server.target}")
+    assert "sent 6 bytes" in out
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("port_name", PORT_NAMES)
+def test_send_json_with_reply(capsys: pytest.CaptureFixture[str], port_name: str) -> None:
+    with LoopbackServer("echo") as server:
+        status, out, _ = run(
+            capsys,
+            "send",
+            server.target,
+            "--data",
+            "ping",
+            "--reply",
+            "--json",
+            "--port",
+            port_name,
+        )
+    assert status == 0
+    report = json.loads(out)
+    assert report["status"] == "ok"
+    assert report["bytes_sent"] == 4
+    assert report["reply"] == "ping"
+    assert report["port"] == port_name
+    assert report["attempts"][0]["outcome"] == "connected"
+
+
+@pytest.mark.timeout(20)
+def test_send_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "payload.bin"
+    path.write_bytes(bytes(range(256)) * 1000)
+    with LoopbackServer("sink") as server:
+        status, _, _ = run(capsys, "send", server.target, "--file", str(path))
+        assert server.wait_bytes(256_000)
+        assert server.bytes_received == 256_000
+    assert status == 0
+
+
+@pytest.mark.timeout(20)
+def test_send_reads_standard_input_by_default(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"from stdin\n")))
+    with LoopbackServer("echo") as server:
+        status, out, _ = run(capsys, "send", server.target, "--reply", "--json")
+    assert status == 0
+    assert json.loads(out)["reply"] == "from stdin\n"
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("port_name", PORT_NAMES)
+def test_send_refused_exits_1(capsys: pytest.CaptureFixture[str], port_name: str) -> None:
+    with refusing_target() as target:
+        status, out, _ = run(capsys, "send", target, "--data", "x", "--port", port_name)
+    assert status == 1
+    assert out.startswith("error:")
+    assert "ConnectionRefusedError" in out
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("port_name", PORT_NAMES)
+def test_send_timeout_exits_1(capsys: pytest.CaptureFixture[str], port_name: str) -> None:
+    with LoopbackServer("blackhole") as server:
+        status, out, _ = run(
+            capsys, "send", server.target, "--data", "x", "--timeout", "0.2", "--json",
+            "--port", port_name,
+        )  # fmt: skip
+    assert status == 1
+    report = json.loads(out)
+    assert report["status"] == "timeout"
+    assert report["attempts"][0]["outcome"] == "cancelled"
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("target", ["localhost", "localhost:http", "bad host:80", "[::1:80"])
+def test_send_bad_target_exits_2_naming_it(capsys: pytest.CaptureFixture[str], target: str) -> None:
+    status, out, err = run(capsys, "send", target, "--data", "x")
+    assert status == 2
+    assert f"bad TARGET {target!r}" in err
+    assert out == ""
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("value", ["-1", "nan", "soon"])
+def test_send_bad_timeout_exits_2_naming_it(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--timeout", value)
+    assert status == 2
+    assert "--timeout" in err
+    assert value in err
+
+
+@pytest.mark.timeout(10)
+def test_send_missing_file_exits_2_naming_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "nope.bin"
+    status, _, err = run(capsys, "send", "127.0.0.1:9", "--file", str(missing))
+    assert status == 2
+    assert str(missing) in err
+
+
+@pytest.mark.timeout(10)
+def test_send_bad_port_choice_and_both_sources_are_bad_usage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--port", "curio")
+    assert status == 2
+    assert "curio" in err
+    status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--file", "y")
+    assert status == 2
+    assert "--file" in err
+
+
+# --------------------------------------------------------------------------------------
+# serve (a subprocess: it runs until a signal)
+# --------------------------------------------------------------------------------------
+
+
+def _start_serve(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "trio_sockets", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _first_line(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    return proc.stdout.readline().strip()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_serve_echo_then_stop_cleanly(sig: signal.Signals) -> None:
+    proc = _start_serve("echo")
+    try:
+        line = _first_line(proc)
+        assert line.startswith("listening on 127.0.0.1:")
+        port = int(line.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"ping")
+            conn.shutdown(socket.SHUT_WR)
+            assert conn.recv(100) == b"ping"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "4 bytes received" in err
+
+
+@pytest.mark.timeout(30)
+def test_serve_ipv6_blackhole() -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    proc = _start_serve("blackhole", "--host", "::1")
+    try:
+        line = _first_line(proc)
+        assert line.startswith("listening on [::1]:")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [(["serve", "loud"], "loud"), (["serve", "echo", "--port", "70000"], "70000")],
+)
+def test_serve_bad_usage_exits_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], named: str
+) -> None:
+    status, _, err = run(capsys, *args)
+    assert status == 2
+    assert named in err
+
+
+# --------------------------------------------------------------------------------------
+# The installed command, and python -m
+# --------------------------------------------------------------------------------------
+
+
+def _console_script() -> list[str]:
+    beside = Path(sys.executable).with_name("trio-sockets")
+    if beside.exists():
+        return [str(beside)]
+    import shutil
+
+    found = shutil.which("trio-sockets")
+    return [found] if found else [sys.executable, "-m", "trio_sockets"]
+
+
+@pytest.mark.timeout(60)
+def test_console_script_runs_the_demo() -> None:
+    done = subprocess.run(
+        [*_console_script(), "demo", *FAST, "--json"], capture_output=True, text=True, timeout=50
+    )
+    assert done.returncode == 0, done.stderr
+    data: dict[str, Any] = json.loads(done.stdout)
+    assert [s["name"] for s in data["scenarios"]] == FAST
+    assert done.stderr == ""
+
+
+@pytest.mark.timeout(60)
+def test_python_dash_m_is_the_same_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "trio_sockets", "--help"], capture_output=True, text=True, timeout=50
+    )
+    assert done.returncode == 0
+    assert "demo" in done.stdout and "send" in done.stdout
+    with refusing_target() as target:
+        done = subprocess.run(
+            [sys.executable, "-m", "trio_sockets", "send", target, "--data", "x", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=50,
+        )
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["status"] == "error"
+
+
+@pytest.mark.timeout(30)
+def test_bench_is_wired_lazily(capsys: pytest.CaptureFixture[str]) -> None:
+    # `trio-sockets --help` does not build the bench's own options...
+    plain = _subparsers_of(build_parser(["demo"]))["bench"]
+    assert [a.dest for a in plain._actions] == ["help"]
+    # ...`trio-sockets bench ...` does, from trio_sockets.bench when it is there.
+    if importlib.util.find_spec("trio_sockets.bench") is None:
+        status, _, err = run(capsys, "bench")
+        assert status == 2
+        assert "not available" in err
+    else:
+        assert len(_subparsers()["bench"]._actions) > 1
+
+
+@pytest.mark.timeout(10)
+def test_timeout_none_means_no_deadline() -> None:
+    parsed = build_parser(["send"]).parse_args(["send", "h:1", "--timeout", "none"])
+    assert parsed.timeout is None
+    parsed = build_parser(["send"]).parse_args(["send", "h:1", "--timeout", "inf"])
+    assert math.isinf(parsed.timeout)
