@@ -1,0 +1,424 @@
+"""The models ``trio-sockets bench`` measures, and the child process that runs one.
+
+Each model runs one scenario of the connect-check-send workflow against a sink and
+returns the bytes it sent. The two ports are used the way their users use them
+(``connect_check_send`` one at a time, ``send_to_many`` for many); the baselines are
+written the idiomatic way for their framework, with nothing of ours in them.
+
+A measurement is one (scenario, model) pair in a fresh process, so that no model inherits
+another's warmed-up allocator, cached imports or leftover sockets::
+
+    python -m trio_sockets._bench_models SCENARIO MODEL HOST PORT [options]
+
+prints one JSON line: the seconds spent in the work itself (timed inside the event loop,
+so interpreter and loop start-up are left out), the bytes sent and the peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import json
+import resource
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final, TypeAlias
+
+import trio
+
+from . import asyncio_port, trio_port
+from ._core import DEFAULT_TIMEOUT
+
+__all__ = ["MODELS", "SCENARIOS", "Measurement", "Workload", "main", "measure"]
+
+SCENARIOS: Final = ("sequential", "concurrent", "bulk", "fan-out")
+
+Address: TypeAlias = tuple[str, int]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Workload:
+    """What one scenario asks of a model: the sink, the sizes, the fan-out's bad targets."""
+
+    scenario: str
+    host: str
+    port: int
+    connections: int = 1
+    concurrency: int = 1
+    payload_bytes: int = 1024
+    bulk_bytes: int = 0
+    refused_port: int = 0
+    blackhole_port: int = 0
+    deadline: float = 1.0  # seconds per target, fan-out only
+
+    @property
+    def targets(self) -> list[Address]:
+        """Every target in order; fan-out makes one in ten refused and one in ten blackholed."""
+        if self.scenario == "bulk":
+            return [(self.host, self.port)]
+        if self.scenario != "fan-out":
+            return [(self.host, self.port)] * self.connections
+        ports = {0: self.refused_port, 5: self.blackhole_port}
+        return [(self.host, ports.get(i % 10, self.port)) for i in range(self.connections)]
+
+    @property
+    def expected_bytes(self) -> int:
+        """What a correct model sends: only the sink targets get their payload."""
+        if self.scenario == "bulk":
+            return self.bulk_bytes
+        good = sum(1 for _, port in self.targets if port == self.port)
+        return good * self.payload_bytes
+
+    @property
+    def data(self) -> bytes:
+        return bytes(self.bulk_bytes) if self.scenario == "bulk" else b"x" * self.payload_bytes
+
+    @property
+    def tolerant(self) -> bool:
+        """Fan-out expects failures; every other scenario treats one as a bug."""
+        return self.scenario == "fan-out"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Measurement:
+    """One model's run of one scenario, as the child process reports it."""
+
+    scenario: str
+    model: str
+    elapsed_s: float
+    bytes_sent: int
+    max_rss_kib: int
+
+
+def _sum_reports(work: Workload, reports: Sequence[trio_port.SendReport]) -> int:
+    if not work.tolerant:
+        failed = [r.error for r in reports if not r.ok]
+        if failed:
+            raise RuntimeError(f"{len(failed)} workflows failed, first: {failed[0]}")
+    return sum(r.bytes_sent for r in reports)
+
+
+def _deadline(work: Workload) -> float | None:
+    return work.deadline if work.tolerant else None
+
+
+def _port_timeout(work: Workload) -> float | None:
+    # The ports' own default deadline (their users get it without asking), except for
+    # bulk, which must not be cut short on a slow machine; fan-out has its own.
+    if work.scenario == "bulk":
+        return None
+    return work.deadline if work.tolerant else DEFAULT_TIMEOUT
+
+
+# --------------------------------------------------------------------------------------
+# Trio: trio_sockets.trio, trio streams, raw trio.socket
+# --------------------------------------------------------------------------------------
+
+
+async def trio_sockets_trio(work: Workload, data: bytes) -> int:
+    """``trio_sockets`` on Trio, as its users call it."""
+    if work.scenario == "concurrent" or work.tolerant:
+        reports = await trio_port.send_to_many(
+            work.targets, data, max_concurrency=work.concurrency, timeout=_port_timeout(work)
+        )
+        return _sum_reports(work, reports)
+    sent = 0
+    for target in work.targets:
+        report = await trio_port.connect_check_send(target, data, timeout=_port_timeout(work))
+        sent += _sum_reports(work, [report])
+    return sent
+
+
+async def _trio_stream_one(target: Address, data: bytes) -> int:
+    stream = await trio.open_tcp_stream(*target)
+    async with stream:
+        await stream.send_all(data)
+    return len(data)
+
+
+async def _trio_socket_one(target: Address, data: bytes) -> int:
+    family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
+    with trio.socket.socket(family) as sock:
+        await sock.connect(target)
+        with memoryview(data) as view:
+            sent = 0
+            while sent < len(view):
+                sent += await sock.send(view[sent:])
+    return sent
+
+
+async def _trio_driver(
+    work: Workload, data: bytes, one: Callable[[Address, bytes], Awaitable[int]]
+) -> int:
+    """Run ``one`` per target: in a row, or in a nursery under a ``CapacityLimiter``."""
+    sent = 0
+
+    async def guarded(target: Address) -> None:
+        nonlocal sent
+        if not work.tolerant:  # no deadline, no cancel scope: the leanest idiomatic code
+            n = await one(target, data)
+        else:
+            n = 0
+            with trio.move_on_after(work.deadline), contextlib.suppress(OSError):
+                n = await one(target, data)
+        sent += n  # not `sent += await ...`: that reads `sent` before the await
+
+    if work.scenario in ("sequential", "bulk"):
+        for target in work.targets:
+            await guarded(target)
+        return sent
+    limiter = trio.CapacityLimiter(work.concurrency)
+
+    async def limited(target: Address) -> None:
+        async with limiter:
+            await guarded(target)
+
+    async with trio.open_nursery() as nursery:
+        for target in work.targets:
+            nursery.start_soon(limited, target)
+    return sent
+
+
+async def trio_streams(work: Workload, data: bytes) -> int:
+    """``trio.open_tcp_stream`` + ``send_all``."""
+    return await _trio_driver(work, data, _trio_stream_one)
+
+
+async def trio_socket_raw(work: Workload, data: bytes) -> int:
+    """Raw ``trio.socket``: ``connect`` + ``send`` in a loop."""
+    return await _trio_driver(work, data, _trio_socket_one)
+
+
+# --------------------------------------------------------------------------------------
+# asyncio: trio_sockets.asyncio, asyncio streams, raw loop.sock_*
+# --------------------------------------------------------------------------------------
+
+
+async def trio_sockets_asyncio(work: Workload, data: bytes) -> int:
+    """``trio_sockets.asyncio_port``, as its users call it (any event loop)."""
+    if work.scenario == "concurrent" or work.tolerant:
+        reports = await asyncio_port.send_to_many(
+            work.targets, data, max_concurrency=work.concurrency, timeout=_port_timeout(work)
+        )
+        return _sum_reports(work, reports)
+    sent = 0
+    for target in work.targets:
+        report = await asyncio_port.connect_check_send(target, data, timeout=_port_timeout(work))
+        sent += _sum_reports(work, [report])
+    return sent
+
+
+async def _asyncio_stream_one(target: Address, data: bytes) -> int:
+    _, writer = await asyncio.open_connection(*target)
+    try:
+        writer.write(data)
+        await writer.drain()
+    finally:
+        writer.close()
+        await writer.wait_closed()  # after the transport flushed what drain() left
+    return len(data)
+
+
+async def _asyncio_raw_one(target: Address, data: bytes) -> int:
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, target)
+        await loop.sock_sendall(sock, data)
+    return len(data)
+
+
+async def _asyncio_driver(
+    work: Workload, data: bytes, one: Callable[[Address, bytes], Awaitable[int]]
+) -> int:
+    """Run ``one`` per target: in a row, or in a ``TaskGroup`` under a ``Semaphore``."""
+    sent = 0
+
+    async def guarded(target: Address) -> None:
+        nonlocal sent
+        if not work.tolerant:  # no deadline, no timeout: the leanest idiomatic code
+            n = await one(target, data)
+        else:
+            n = 0
+            try:
+                async with asyncio.timeout(work.deadline):
+                    n = await one(target, data)
+            except (OSError, TimeoutError):  # TimeoutError is an OSError; said for the reader
+                pass
+        sent += n  # not `sent += await ...`: that reads `sent` before the await
+
+    if work.scenario in ("sequential", "bulk"):
+        for target in work.targets:
+            await guarded(target)
+        return sent
+    semaphore = asyncio.Semaphore(work.concurrency)
+
+    async def limited(target: Address) -> None:
+        async with semaphore:
+            await guarded(target)
+
+    async with asyncio.TaskGroup() as tg:
+        for target in work.targets:
+            tg.create_task(limited(target))
+    return sent
+
+
+async def asyncio_streams(work: Workload, data: bytes) -> int:
+    """``asyncio.open_connection`` + ``write`` + ``drain``."""
+    return await _asyncio_driver(work, data, _asyncio_stream_one)
+
+
+async def asyncio_raw(work: Workload, data: bytes) -> int:
+    """Raw asyncio: ``loop.sock_connect`` + ``loop.sock_sendall``."""
+    return await _asyncio_driver(work, data, _asyncio_raw_one)
+
+
+# --------------------------------------------------------------------------------------
+# Blocking sockets: one at a time, or a thread pool for many
+# --------------------------------------------------------------------------------------
+
+
+def _blocking_one(target: Address, data: bytes, deadline: float | None, tolerant: bool) -> int:
+    try:
+        # A blocking socket's timeout is per operation; a connect to a blackhole is the
+        # one that waits, so this is the per-target deadline in all but name.
+        with socket.create_connection(target, timeout=deadline) as sock:
+            sock.sendall(data)
+    except OSError:
+        if not tolerant:
+            raise
+        return 0
+    return len(data)
+
+
+def blocking(work: Workload, data: bytes) -> int:
+    """Blocking ``socket.create_connection`` + ``sendall``; a thread pool for many."""
+    deadline = _deadline(work)
+    targets = work.targets
+    if work.scenario in ("sequential", "bulk"):
+        return sum(_blocking_one(t, data, deadline, work.tolerant) for t in targets)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=work.concurrency) as pool:
+        sent = pool.map(
+            _blocking_one,
+            targets,
+            [data] * len(targets),
+            [deadline] * len(targets),
+            [work.tolerant] * len(targets),
+        )
+        return sum(sent)
+
+
+# --------------------------------------------------------------------------------------
+# The models, and how each is run and timed
+# --------------------------------------------------------------------------------------
+
+AsyncModel: TypeAlias = Callable[[Workload, bytes], Awaitable[int]]
+
+
+async def _timed(model: AsyncModel, work: Workload, data: bytes) -> tuple[float, int]:
+    start = time.perf_counter()
+    sent = await model(work, data)
+    return time.perf_counter() - start, sent
+
+
+def _on_trio(model: AsyncModel) -> Callable[[Workload, bytes], tuple[float, int]]:
+    return lambda work, data: trio.run(_timed, model, work, data)
+
+
+def _on_asyncio(model: AsyncModel) -> Callable[[Workload, bytes], tuple[float, int]]:
+    return lambda work, data: asyncio.run(_timed(model, work, data))
+
+
+def _on_uvloop(model: AsyncModel) -> Callable[[Workload, bytes], tuple[float, int]]:
+    def run(work: Workload, data: bytes) -> tuple[float, int]:
+        import uvloop
+
+        result: tuple[float, int] = uvloop.run(_timed(model, work, data))
+        return result
+
+    return run
+
+
+def _on_threads(
+    model: Callable[[Workload, bytes], int],
+) -> Callable[[Workload, bytes], tuple[float, int]]:
+    def run(work: Workload, data: bytes) -> tuple[float, int]:
+        start = time.perf_counter()
+        sent = model(work, data)
+        return time.perf_counter() - start, sent
+
+    return run
+
+
+MODELS: Final[dict[str, Callable[[Workload, bytes], tuple[float, int]]]] = {
+    "trio_sockets.trio": _on_trio(trio_sockets_trio),
+    "trio_sockets.asyncio": _on_asyncio(trio_sockets_asyncio),
+    "trio_sockets.asyncio+uvloop": _on_uvloop(trio_sockets_asyncio),
+    "trio-streams": _on_trio(trio_streams),
+    "trio.socket": _on_trio(trio_socket_raw),
+    "asyncio-streams": _on_asyncio(asyncio_streams),
+    "asyncio-raw": _on_asyncio(asyncio_raw),
+    "blocking": _on_threads(blocking),
+}
+
+
+def measure(work: Workload, model: str) -> Measurement:
+    """Run ``model`` on ``work`` in this process and measure it."""
+    data = work.data  # built before the clock starts: a bulk payload is hundreds of MiB
+    elapsed, sent = MODELS[model](work, data)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return Measurement(work.scenario, model, elapsed, sent, rss)
+
+
+def child_command(work: Workload, model: str) -> list[str]:
+    """The command line that measures ``model`` on ``work`` in a fresh interpreter."""
+    return [
+        sys.executable, "-m", "trio_sockets._bench_models",
+        work.scenario, model, work.host, str(work.port),
+        f"--connections={work.connections}", f"--concurrency={work.concurrency}",
+        f"--payload-bytes={work.payload_bytes}", f"--bulk-bytes={work.bulk_bytes}",
+        f"--refused-port={work.refused_port}", f"--blackhole-port={work.blackhole_port}",
+        f"--deadline={work.deadline!r}",
+    ]  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m trio_sockets._bench_models",
+        description="Measure one (scenario, model) pair; prints one JSON line.",
+    )
+    parser.add_argument("scenario", choices=SCENARIOS)
+    parser.add_argument("model", choices=list(MODELS))
+    parser.add_argument("host")
+    parser.add_argument("port", type=int)
+    for name in ("connections", "concurrency", "payload-bytes", "bulk-bytes"):
+        parser.add_argument(f"--{name}", type=int, default=1)
+    parser.add_argument("--refused-port", type=int, default=0)
+    parser.add_argument("--blackhole-port", type=int, default=0)
+    parser.add_argument("--deadline", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    work = Workload(
+        scenario=args.scenario,
+        host=args.host,
+        port=args.port,
+        connections=args.connections,
+        concurrency=args.concurrency,
+        payload_bytes=args.payload_bytes,
+        bulk_bytes=args.bulk_bytes,
+        refused_port=args.refused_port,
+        blackhole_port=args.blackhole_port,
+        deadline=args.deadline,
+    )
+    result = measure(work, args.model)
+    print(json.dumps(dataclasses.asdict(result)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
