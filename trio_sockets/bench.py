@@ -88,7 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="M1,M2",
         help=f"comma-separated models (default: all available): {', '.join(MODELS)}",
     )
-    parser.add_argument("--rounds", type=int, metavar="N", help="rounds of every model (7; quick 2)")
+    parser.add_argument(
+        "--rounds", type=int, metavar="N", help="rounds of every model (7; quick 2)"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="small sizes, 2 rounds: about a minute in all"
     )
