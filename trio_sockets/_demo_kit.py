@@ -268,7 +268,9 @@ class Net(contextlib.ExitStack):
             except OSError:
                 continue  # closed meanwhile
             try:
-                if sock.getsockname()[1] not in self.server_ports:
+                if sock.family not in (socket.AF_INET, socket.AF_INET6):
+                    left += 1  # the ports only open TCP sockets, but count it anyway
+                elif sock.getsockname()[1] not in self.server_ports:
                     left += 1
             except OSError:
                 left += 1

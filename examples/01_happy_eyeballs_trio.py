@@ -1,0 +1,58 @@
+"""Happy eyeballs on Trio: a blackholed IPv6 address, a live IPv4 one.
+
+The name ``dual.example`` resolves (through Trio's resolver hook) to ``[::1]`` on a
+port that never answers, then to ``127.0.0.1`` on a live server. The IPv6 attempt hangs;
+after 250 ms the IPv4 attempt starts, connects, and the race's nursery cancels the loser.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import trio
+
+from trio_sockets import trio_port
+from trio_sockets.servers import LoopbackServer
+
+
+class Resolver(trio.abc.HostnameResolver):
+    """Answers for one name only: first the blackholed address, then the live one."""
+
+    def __init__(self, *sockaddrs: tuple[Any, ...]) -> None:
+        self.sockaddrs = sockaddrs
+
+    async def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        await trio.lowlevel.checkpoint()
+        return [
+            (socket.AF_INET6 if len(a) == 4 else socket.AF_INET, socket.SOCK_STREAM, 6, "", a)
+            for a in self.sockaddrs
+        ]
+
+    async def getnameinfo(self, sockaddr: Any, flags: int) -> tuple[str, str]:
+        raise NotImplementedError
+
+
+async def main(hole: LoopbackServer, live: LoopbackServer) -> None:
+    hole_addr = (hole.host, hole.port, 0, 0) if ":" in hole.host else hole.address
+    trio.socket.set_custom_hostname_resolver(Resolver(hole_addr, live.address))
+    report = await trio_port.connect_check_send(f"dual.example:{live.port}", b"hello\n")
+    for attempt in report.attempts:
+        print(f"  {attempt.address[0]:>9}  {attempt.started_s:.3f}-{attempt.ended_s:.3f} s  "
+              f"{attempt.outcome}")  # fmt: skip
+    assert report.address is not None, report.error
+    print(f"{report.status}: connected to {report.address[0]} in {report.total_s:.3f} s")
+
+
+def ipv6_host() -> str:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return "::1"
+    except OSError:
+        return "127.0.0.1"  # no IPv6 loopback here: blackhole an IPv4 port instead
+
+
+if __name__ == "__main__":
+    with LoopbackServer("blackhole", ipv6_host()) as hole, LoopbackServer("sink") as live:
+        trio.run(main, hole, live)
