@@ -37,6 +37,7 @@ import trio
 
 from trio_sockets import asyncio_port, trio_port
 from trio_sockets._asyncio_tools import move_on_after as asyncio_move_on_after
+from trio_sockets.servers import LoopbackServer
 
 try:
     import uvloop
@@ -473,7 +474,7 @@ def _no_leaked_fds(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------------------
-# Addresses that refuse
+# Servers: addresses that refuse, and what a server has seen
 # --------------------------------------------------------------------------------------
 
 
@@ -488,3 +489,21 @@ def refusing_port(host: str = "127.0.0.1") -> Iterator[int]:
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         yield sock.getsockname()[1]
+
+
+def connections_before_one_more(port: Port, server: LoopbackServer) -> int:
+    """How many connections ``server`` had seen before this call makes one more.
+
+    Proves a negative ("nothing reached the server") without sleeping: the probe sends
+    one byte, and the server has accepted every earlier connection by the time it reads
+    the probe's byte (its accept queue is first in, first out).
+    """
+
+    async def probe() -> None:
+        report = await port.module.connect_check_send(server.target, b"x")
+        assert report.ok, report
+
+    before = server.bytes_received
+    port.run(probe)
+    assert server.wait_bytes(before + 1)
+    return server.connections - 1

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import Port, refusing_port
+from conftest import Port, connections_before_one_more, refusing_port
 
 from trio_sockets._core import PHASES
 from trio_sockets.servers import LoopbackServer
@@ -39,18 +39,6 @@ def assert_json_ready(report: Any) -> dict[str, Any]:
     assert data["target"] == str(report.target)
     assert len(data["attempts"]) == len(report.attempts)
     return data
-
-
-def connections_after_a_good_one(port: Port, server: LoopbackServer) -> int:
-    """How many connections ``server`` had seen once it has one more, made now."""
-
-    async def good() -> None:
-        report = await port.module.connect_check_send(server.target, b"x")
-        assert report.ok, report
-
-    port.run(good)
-    assert server.wait_bytes(1)
-    return server.connections - 1
 
 
 @pytest.mark.timeout(5)
@@ -240,7 +228,7 @@ def test_a_bad_target_raises_before_any_io(port: Port, target: object, named: st
             assert named.format(port=server.port) in str(info.value)
 
         port.run(main)
-        assert connections_after_a_good_one(port, server) == 0
+        assert connections_before_one_more(port, server) == 0
 
 
 @pytest.mark.timeout(5)
@@ -257,7 +245,7 @@ def test_a_bad_payload_or_option_raises_before_any_io(
                 )
 
         port.run(main)
-        assert connections_after_a_good_one(port, server) == 0
+        assert connections_before_one_more(port, server) == 0
 
 
 @pytest.mark.timeout(5)
