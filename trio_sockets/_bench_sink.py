@@ -20,11 +20,20 @@ import time
 
 from .servers import LoopbackServer, blackhole_listener
 
+# Connections the kernel may queue for the sink to accept (capped by net.core.somaxconn).
+# LoopbackServer listens with 1024; a model that runs ahead of the sink by more than that
+# has its SYNs dropped and stalls for the 1 s retransmission, so that the sink would set
+# the pace. Deep enough for every connection of a default run.
+BACKLOG = 8192
+
 
 def main() -> int:
     host = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
     holes = blackhole_listener(host)
     with LoopbackServer("sink", host) as server:
+        # listen() again on a listening socket only changes its backlog. (Private, but
+        # this module and servers.py ship together; a `backlog=` argument would do.)
+        server._listener.listen(BACKLOG)
         try:
             port = holes[0].getsockname()[1]
             print(json.dumps({"port": server.port, "blackhole_port": port}), flush=True)
