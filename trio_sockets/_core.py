@@ -463,6 +463,9 @@ class SendReport:
         }
 
 
+_RUNNING: Final = -1.0  # the ended_s of an attempt that has not ended yet
+
+
 class AttemptLog:
     """Records connection attempts as they start and end (times given by the caller).
 
@@ -471,31 +474,32 @@ class AttemptLog:
     reported.
     """
 
-    __slots__ = ("_open", "attempts", "start")
+    __slots__ = ("_running", "attempts", "start")
 
     def __init__(self, start: float) -> None:
         self.start = start
         self.attempts: list[Attempt] = []
-        self._open: set[int] = set()
+        self._running = 0  # attempts started and not ended; their ended_s is _RUNNING
 
     def started(self, sockaddr: SockAddr, family: int, now: float) -> int:
-        index = len(self.attempts)
-        t = now - self.start
-        self.attempts.append(Attempt(sockaddr, family, t, t, "cancelled"))
-        self._open.add(index)
-        return index
+        self.attempts.append(Attempt(sockaddr, family, now - self.start, _RUNNING, "cancelled"))
+        self._running += 1
+        return len(self.attempts) - 1
 
     def ended(self, index: int, outcome: Outcome, now: float, error: str | None = None) -> None:
         begun = self.attempts[index]
+        if begun.ended_s == _RUNNING:
+            self._running -= 1
         self.attempts[index] = Attempt(
             begun.address, begun.family, begun.started_s, now - self.start, outcome, error
         )
-        self._open.discard(index)
 
     def close_all(self, now: float) -> tuple[Attempt, ...]:
-        """Mark attempts still open as cancelled, now; return every attempt."""
-        for index in sorted(self._open):
-            self.ended(index, "cancelled", now)
+        """Mark attempts still running as cancelled, now; return every attempt."""
+        if self._running:
+            for index, attempt in enumerate(self.attempts):
+                if attempt.ended_s == _RUNNING:
+                    self.ended(index, "cancelled", now)
         return tuple(self.attempts)
 
     def connect_error(self, target: Target, errors: list[OSError], now: float) -> ConnectError:

@@ -15,7 +15,7 @@ import contextlib
 import math
 import select
 import socket as _stdlib_socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from time import monotonic as _monotonic
 from types import TracebackType
 
@@ -96,7 +96,9 @@ _now = _monotonic
 def _writable_now(fd: int) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
-    return any(events & select.POLLOUT for _, events in poller.poll(0))
+    for _, events in poller.poll(0):
+        return bool(events & select.POLLOUT)
+    return False
 
 
 # --------------------------------------------------------------------------------------
@@ -285,10 +287,6 @@ async def open_connection(
 
 
 async def _resolve(target: Target) -> list[AddrInfo]:
-    # An IP literal needs no resolver (asyncio's create_connection skips it too).
-    infos = numeric_addrinfo(target.host, target.port)
-    if infos is not None:
-        return list(infos)
     try:
         found = await asyncio.get_running_loop().getaddrinfo(
             target.host, target.port, type=_stdlib_socket.SOCK_STREAM
@@ -301,7 +299,8 @@ async def _resolve(target: Target) -> list[AddrInfo]:
 async def _open(
     target: Target, delay: float | None, local: str | None, log: AttemptLog
 ) -> Connection:
-    infos = await _resolve(target)
+    # An IP literal needs no resolver (asyncio's create_connection skips it too).
+    infos = numeric_addrinfo(target.host, target.port) or await _resolve(target)
     if isinstance(log, ReportBuilder):
         log.enter("connect", _now())
     if not infos:
@@ -366,7 +365,7 @@ def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) -> None:
 
 
 async def _race(
-    infos: list[AddrInfo],
+    infos: Sequence[AddrInfo],
     delay: float | None,
     local: str | None,
     log: AttemptLog,

@@ -12,7 +12,7 @@ import contextlib
 import math
 import select
 import socket as _stdlib_socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 
 import trio
@@ -95,7 +95,9 @@ def _bare_cancelled() -> Iterator[None]:
 def _writable_now(fd: int) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
-    return any(events & select.POLLOUT for _, events in poller.poll(0))
+    for _, events in poller.poll(0):
+        return bool(events & select.POLLOUT)
+    return False
 
 
 # --------------------------------------------------------------------------------------
@@ -271,10 +273,6 @@ async def open_connection(
 
 
 async def _resolve(target: Target) -> list[AddrInfo]:
-    # An IP literal needs no resolver (Trio's getaddrinfo would skip its thread too).
-    infos = numeric_addrinfo(target.host, target.port)
-    if infos is not None:
-        return list(infos)
     try:
         found = await trio.socket.getaddrinfo(
             target.host, target.port, type=_stdlib_socket.SOCK_STREAM
@@ -287,7 +285,8 @@ async def _resolve(target: Target) -> list[AddrInfo]:
 async def _open(
     target: Target, delay: float | None, local: str | None, log: AttemptLog
 ) -> Connection:
-    infos = await _resolve(target)
+    # An IP literal needs no resolver (Trio's getaddrinfo would skip its thread too).
+    infos = numeric_addrinfo(target.host, target.port) or await _resolve(target)
     if isinstance(log, ReportBuilder):
         log.enter("connect", _now())
     if not infos:
@@ -351,7 +350,7 @@ async def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) ->
 
 
 async def _race(
-    infos: list[AddrInfo],
+    infos: Sequence[AddrInfo],
     delay: float | None,
     local: str | None,
     log: AttemptLog,
