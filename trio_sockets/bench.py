@@ -116,9 +116,8 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"trio-sockets bench: error: {exc}", file=sys.stderr)
         return 2
-    warnings: list[str] = []
     try:
-        runs = _measure_all(scenarios, models, sizes, args.host, warnings, progress=not args.json)
+        runs = _measure_all(scenarios, models, sizes, args.host, progress=not args.json)
     except BenchError as exc:
         print(f"trio-sockets bench: failed: {exc}", file=sys.stderr)
         return 1
@@ -127,12 +126,9 @@ def run(args: argparse.Namespace) -> int:
     config = dataclasses.asdict(sizes) | {"host": args.host, "payload_bytes": PAYLOAD_BYTES}
     config["cpu_count"] = os.cpu_count()
     if args.json:
-        output = {"config": config, "results": results, "goals": goals, "warnings": warnings}
-        print(json.dumps(output, indent=2))
+        print(json.dumps({"config": config, "results": results, "goals": goals}, indent=2))
     else:
         render_table(results, goals, config)
-        for warning in warnings:
-            print(f"warning: {warning}")
     if plot is not None:
         write_plot(results, plot, config)
         if not args.json:
@@ -288,23 +284,6 @@ def _refused_port(host: str) -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def listen_overflows() -> int:
-    """Linux's count of connections dropped because an accept queue was full, or -1.
-
-    System-wide, so another program's overflows count too; the fan-out's blackhole
-    overflows on purpose.
-    """
-    try:
-        lines = Path("/proc/net/netstat").read_text().splitlines()
-    except OSError:
-        return -1
-    for names, values in zip(lines[::2], lines[1::2], strict=False):
-        if names.startswith("TcpExt:"):
-            fields = dict(zip(names.split(), values.split(), strict=False))
-            return int(fields.get("ListenOverflows", -1))
-    return -1
-
-
 def _run_child(work: Workload, model: str, timeout: float) -> Measurement:
     command = child_command(work, model)
     try:
@@ -328,7 +307,6 @@ def _measure_all(
     models: list[str],
     sizes: Sizes,
     host: str,
-    warnings: list[str],
     *,
     progress: bool,
 ) -> list[tuple[Workload, Measurement, float]]:
@@ -358,17 +336,7 @@ def _measure_all(
                     )
                     for model in order:
                         advance(f"round {round_ + 1}/{sizes.rounds}: {scenario}, {model}")
-                        before = listen_overflows()
                         measurement = _run_child(work, model, sizes.child_timeout)
-                        dropped = listen_overflows() - before
-                        if scenario != "fan-out" and before >= 0 and dropped > 0:
-                            # A SYN dropped at a full accept queue costs a 1 s retransmit:
-                            # if the queue was the sink's, the run measured the sink.
-                            warnings.append(
-                                f"round {round_ + 1}, {model} on {scenario}: {dropped} "
-                                "connections were dropped at a full accept queue somewhere "
-                                "on this machine (the sink's, if it fell behind)"
-                            )
                         if measurement.bytes_sent != work.expected_bytes:
                             raise BenchError(
                                 f"{model} on {scenario} sent {measurement.bytes_sent} bytes, "
