@@ -191,15 +191,20 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"{PROG} serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
+    previous: dict[int, Any] = {}
+    if in_main:  # signal handlers can only be set from the main thread
+        # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python then
+        # leaves it so; `kill -INT` must still stop the server.
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with server:
             print(f"listening on {server.target}", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()  # only a signal ends this
     finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print(
         f"stopped: {server.connections} connections, {server.bytes_received} bytes received",
         file=sys.stderr,
