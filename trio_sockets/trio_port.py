@@ -120,6 +120,19 @@ class Connection:
         attempts: the connection attempts that led to this connection.
     """
 
+    __slots__ = (
+        "_closed",
+        "_receiving",
+        "_sending",
+        "attempts",
+        "bytes_received",
+        "bytes_sent",
+        "family",
+        "local_address",
+        "remote_address",
+        "socket",
+    )
+
     def __init__(self, sock: Socket, attempts: tuple[Attempt, ...] = ()) -> None:
         self.socket = sock
         self.family = _stdlib_socket.AddressFamily(sock.family)
