@@ -30,10 +30,7 @@ BACKLOG = 8192
 def main() -> int:
     host = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
     holes = blackhole_listener(host)
-    with LoopbackServer("sink", host) as server:
-        # listen() again on a listening socket only changes its backlog. (Private, but
-        # this module and servers.py ship together; a `backlog=` argument would do.)
-        server._listener.listen(BACKLOG)
+    with LoopbackServer("sink", host, backlog=BACKLOG) as server:
         try:
             port = holes[0].getsockname()[1]
             print(json.dumps({"port": server.port, "blackhole_port": port}), flush=True)

@@ -73,8 +73,11 @@ class LoopbackServer:
         host: the address to bind (loopback unless told otherwise).
         port: the port to bind; 0 picks a free one.
         reset_after: bytes a ``reset`` server reads before it resets the connection.
-        slow_chunk: bytes a ``slow`` server reads at a time.
+        slow_chunk: bytes a ``slow`` server reads at a time (at most what its small
+            receive buffer holds, so it reads a few MB/s whatever this says).
         slow_interval: seconds a ``slow`` server waits between reads.
+        backlog: the accept queue's length (the kernel caps it at somaxconn); a burst
+            of connections larger than this has SYNs dropped and waits for a retransmit.
 
     Attributes:
         bytes_received: bytes read from all connections so far.
@@ -90,6 +93,7 @@ class LoopbackServer:
         reset_after: int = 65536,
         slow_chunk: int = 16384,
         slow_interval: float = 0.001,
+        backlog: int = 1024,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
@@ -118,7 +122,7 @@ class LoopbackServer:
                     # Accepted sockets inherit the small buffer: backpressure comes soon.
                     self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
                 self._listener.bind((host, port))
-                self._listener.listen(1024)
+                self._listener.listen(backlog)
             except BaseException:
                 self._listener.close()
                 raise
