@@ -163,6 +163,30 @@ def test_closing_under_a_blocked_sender_wakes_it_with_a_clear_error(port: Port) 
 
 
 @pytest.mark.timeout(5)
+def test_closing_under_a_blocked_receiver_wakes_it_with_a_clear_error(port: Port) -> None:
+    with LoopbackServer("echo") as server:
+
+        async def main() -> None:
+            conn = await port.module.open_connection(*server.address)
+            receiving = port.Event()
+
+            async def receiver() -> None:
+                receiving.set()
+                await conn.receive_some()  # nothing comes: the echo server waits for us
+
+            async def closer() -> None:
+                await receiving.wait()  # the receiver is inside receive_some() by now
+                await conn.aclose()
+
+            async with port.fail_after(2):
+                received, closed = await port.run_all(receiver, closer)
+            assert closed.error is None, closed.error
+            assert isinstance(received.error, port.ClosedError), repr(received.error)
+
+        port.run(main)
+
+
+@pytest.mark.timeout(5)
 def test_two_receivers_at_once_get_a_busy_error(port: Port) -> None:
     with LoopbackServer("echo") as server:
 

@@ -201,6 +201,9 @@ class Connection:
                         await wait_writable(self._loop, self.socket)
                         continue
                     except OSError as exc:
+                        # Closed by another task meanwhile (the send then fails with
+                        # EBADF): a misuse of the connection, not network trouble.
+                        self._check_open()
                         raise SendError(
                             exc.errno,
                             f"send failed after {sent} of {total} bytes: {exc}",
@@ -234,6 +237,9 @@ class Connection:
                     break
                 except BlockingIOError:
                     await wait_readable(self._loop, self.socket)
+        except OSError:
+            self._check_open()  # closed by another task meanwhile, as in send_all()
+            raise
         finally:
             self._receiving = False
         self.bytes_received += len(data)

@@ -194,6 +194,9 @@ class Connection:
                         # before anything was written: Trio waits for writability first.
                         n = await self.socket.send(view[sent:])
                     except OSError as exc:
+                        # Closed by another task meanwhile (the send then fails with
+                        # EBADF): a misuse of the connection, not network trouble.
+                        self._check_open()
                         raise SendError(
                             exc.errno,
                             f"send failed after {sent} of {total} bytes: {exc}",
@@ -220,6 +223,9 @@ class Connection:
         self._receiving = True
         try:
             data = await self.socket.recv(max_bytes)
+        except OSError:
+            self._check_open()  # closed by another task meanwhile, as in send_all()
+            raise
         finally:
             self._receiving = False
         self.bytes_received += len(data)
