@@ -286,3 +286,26 @@ def test_a_deadline_around_the_call_cancels_it(port: Port) -> None:
             assert time.perf_counter() - started < 0.2 + SLACK
 
         port.run(main)
+
+
+@pytest.mark.timeout(5)
+def test_two_live_addresses_raced_at_once_leave_exactly_one_socket(port: Port) -> None:
+    with LoopbackServer("sink", "::1") as v6, LoopbackServer("sink") as v4:
+
+        async def main() -> tuple[str, int]:
+            port.install_resolver({"both.test": [v6.address, v4.address]})
+            # No delay: both attempts start together and both may connect; the loser's
+            # socket must be closed all the same (the fd check after the test sees it).
+            async with await port.module.open_connection(
+                "both.test", 4242, happy_eyeballs_delay=0
+            ) as conn:
+                outcomes = sorted(a.outcome for a in conn.attempts)
+                assert outcomes == ["cancelled", "connected"]
+                [winner] = [a for a in conn.attempts if a.outcome == "connected"]
+                assert tuple(winner.address) == tuple(conn.remote_address)
+                await conn.send_all(b"x")
+                return tuple(conn.remote_address[:2])
+
+        winner = port.run(main)
+        server = v6 if winner == v6.address else v4
+        assert server.wait_bytes(1)

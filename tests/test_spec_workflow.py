@@ -281,3 +281,21 @@ def test_cancelled_from_outside_while_sending_propagates(port: Port) -> None:
             assert outcome.exit_s is not None and outcome.exit_s < 0.2
 
         port.run(main)
+
+
+@pytest.mark.timeout(5)
+def test_a_deadline_mid_send_reports_the_exact_bytes_sent(port: Port) -> None:
+    payload = bytes(64 << 20)  # a 16 MB/s reader needs four seconds for it
+    with LoopbackServer("slow") as server:
+
+        async def main() -> Any:
+            return await port.module.connect_check_send(server.target, payload, timeout=0.3)
+
+        report = port.run(main)
+        assert report.status == "timeout" and "send" in report.error
+        assert 0 < report.bytes_sent < len(payload)
+        # The workflow closed the connection; the kernel delivers what it had accepted.
+        assert server.wait_bytes(report.bytes_sent)
+        assert server.bytes_received == report.bytes_sent
+    assert report.send_s > 0 and tuple(report.address[:2]) == server.address
+    assert_phases_add_up(report)
