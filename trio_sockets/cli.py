@@ -198,10 +198,10 @@ def _serve(args: argparse.Namespace) -> int:
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
         previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with server:
+        # The signal may come as soon as the line is out: be ready for it before that.
+        with server, contextlib.suppress(KeyboardInterrupt):
             print(f"listening on {server.target}", flush=True)
-            with contextlib.suppress(KeyboardInterrupt):
-                threading.Event().wait()  # only a signal ends this
+            threading.Event().wait()  # only a signal ends this
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
