@@ -37,6 +37,7 @@ from trio_sockets._core import (
     check_seconds,
     describe_error,
     format_address,
+    local_address_error,
     numeric_addrinfo,
     parse_targets,
     reorder_for_rfc_8305_section_4,
@@ -844,3 +845,15 @@ def test_reply_buffer() -> None:
     assert buffer.value() == b"abcdefg"  # a refused chunk leaves no trace
     buffer.add(b"hij")
     assert (buffer.room, buffer.value()) == (0, b"abcdefghij")
+
+
+def test_local_address_error_names_the_address_and_the_peer() -> None:
+    assert local_address_error("127.0.0.1", socket.AF_INET, ("192.0.2.1", 80)) is None
+    assert local_address_error("::1", socket.AF_INET6, ("2001:db8::1", 80, 0, 0)) is None
+    exc = local_address_error("127.0.0.1", socket.AF_INET6, ("2001:db8::1", 80, 0, 0))
+    assert exc is not None and exc.errno == errno.EAFNOSUPPORT
+    assert str(exc).endswith(
+        "local_address='127.0.0.1' is an IPv4 address; it cannot reach [2001:db8::1]:80"
+    )
+    exc = local_address_error("::1", socket.AF_INET, ("192.0.2.1", 80))
+    assert exc is not None and "is an IPv6 address; it cannot reach 192.0.2.1:80" in str(exc)

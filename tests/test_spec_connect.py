@@ -171,6 +171,24 @@ def test_local_address_is_bound(port: Port, host: str) -> None:
 
 
 @pytest.mark.timeout(5)
+@pytest.mark.parametrize(("host", "local"), [("::1", "127.0.0.1"), ("127.0.0.1", "::1")])
+def test_local_address_of_the_other_family_is_named_in_the_error(
+    port: Port, host: str, local: str
+) -> None:
+    with LoopbackServer("sink", host) as server:
+
+        async def main() -> None:
+            with pytest.raises(port.module.ConnectError) as info:
+                await port.module.open_connection(host, server.port, local_address=local)
+            assert info.value.errno == errno.EAFNOSUPPORT
+            (attempt,) = info.value.attempts
+            assert attempt.outcome == "failed"
+            assert f"local_address={local!r}" in (attempt.error or "")
+
+        port.run(main)
+
+
+@pytest.mark.timeout(5)
 def test_connect_error_lists_every_attempt_in_start_order(port: Port) -> None:
     with refusing_port("::1") as v6, refusing_port() as v4:
         resolved = [("::1", v6), ("127.0.0.1", v4)]

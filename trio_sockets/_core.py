@@ -11,6 +11,7 @@ synchronous tests, and it keeps the two ports honest: whatever differs between
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import ipaddress
 import math
@@ -212,20 +213,21 @@ def _check_host(host: object, value: object) -> None:
         raise TargetError(f"host must be a string, got {host!r} in {value!r}")
     if not host:
         raise TargetError(f"empty host in target {value!r}")
+    where = "" if value == host else f" (in target {value!r})"  # name the whole value
     # isprintable() is False for every control and whitespace character but " ".
     if " " in host or not host.isprintable():
-        raise TargetError(f"host {host!r} contains whitespace or control characters")
+        raise TargetError(f"host {host!r} contains whitespace or control characters{where}")
     # str(Target) writes "host:port" or "[v6]:port"; a host with brackets, or with a
     # colon that is not an IPv6 literal's, could not be read back.
     if "[" in host or "]" in host:
-        raise TargetError(f"host {host!r} contains '[' or ']'")
+        raise TargetError(f"host {host!r} contains '[' or ']'{where}")
     if ":" in host and not _is_ip(host, version=6):
-        raise TargetError(f"host {host!r} contains ':' but is not an IPv6 literal")
+        raise TargetError(f"host {host!r} contains ':' but is not an IPv6 literal{where}")
     if not host.isascii():
         try:
             host.encode("idna")
         except UnicodeError as exc:
-            raise TargetError(f"host {host!r} is not a valid host name: {exc}") from None
+            raise TargetError(f"host {host!r} is not a valid host name{where}: {exc}") from None
 
 
 def _is_ip(text: str, version: int | None = None) -> bool:
@@ -295,6 +297,23 @@ def check_local_address(value: object) -> str | None:
     if not isinstance(value, str) or not _is_ip(value):
         raise ValueError(f"local_address must be an IP address string, got {value!r}")
     return value
+
+
+def local_address_error(local: str, family: int, sockaddr: SockAddr) -> OSError | None:
+    """The error for a ``local_address`` of the wrong family for ``sockaddr``, else None.
+
+    Checked before binding: Trio would bind an IPv4 address to an IPv6 socket as an
+    IPv4-mapped address, and the failure would come later, from ``connect()``, without
+    naming the local address.
+    """
+    version = ipaddress.ip_address(local.partition("%")[0]).version
+    if (version == 6) == (family == socket.AF_INET6):
+        return None
+    return OSError(
+        errno.EAFNOSUPPORT,
+        f"local_address={local!r} is an IPv{version} address; it cannot reach "
+        f"{format_address(sockaddr)}",
+    )
 
 
 def check_callback(value: object, name: str) -> Callable[..., object] | None:

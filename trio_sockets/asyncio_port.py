@@ -55,6 +55,7 @@ from ._core import (
     check_payload,
     check_seconds,
     describe_error,
+    local_address_error,
     numeric_addrinfo,
     parse_targets,
     reorder_for_rfc_8305_section_4,
@@ -374,6 +375,9 @@ async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: in
 def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) -> None:
     # Bind only the IP and let connect() pick the port, so that local ports can be
     # shared between connections to different peers (Linux's IP_BIND_ADDRESS_NO_PORT).
+    wrong_family = local_address_error(local, sock.family, sockaddr)
+    if wrong_family is not None:
+        raise wrong_family
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(_stdlib_socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
     try:

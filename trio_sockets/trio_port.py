@@ -42,6 +42,7 @@ from ._core import (
     check_payload,
     check_seconds,
     describe_error,
+    local_address_error,
     numeric_addrinfo,
     parse_targets,
     reorder_for_rfc_8305_section_4,
@@ -358,6 +359,9 @@ async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: in
 async def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) -> None:
     # Bind only the IP and let connect() pick the port, so that local ports can be
     # shared between connections to different peers (Linux's IP_BIND_ADDRESS_NO_PORT).
+    wrong_family = local_address_error(local, sock.family, sockaddr)
+    if wrong_family is not None:
+        raise wrong_family
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(_stdlib_socket.IPPROTO_IP, trio.socket.IP_BIND_ADDRESS_NO_PORT, 1)
     try:
