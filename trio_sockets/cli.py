@@ -220,8 +220,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _add_bench(subparsers: Any, wanted: bool) -> None:
     parser = subparsers.add_parser(
         "bench",
-        help="benchmark the Trio port against the asyncio port",
-        description="Benchmark the Trio port against the asyncio port on loopback.",
+        help="measure both ports against the raw frameworks and plain sockets",
+        description="Measure both ports against the raw frameworks and plain sockets, on loopback.",
     )
     if not wanted:
         return  # `trio-sockets --help` need not import the benchmark
