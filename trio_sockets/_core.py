@@ -17,7 +17,7 @@ import ipaddress
 import math
 import socket
 from collections.abc import Callable, Iterable
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, cast
 
 __all__ = [
     "Attempt",
@@ -213,21 +213,31 @@ def _check_host(host: object, value: object) -> None:
         raise TargetError(f"host must be a string, got {host!r} in {value!r}")
     if not host:
         raise TargetError(f"empty host in target {value!r}")
-    where = "" if value == host else f" (in target {value!r})"  # name the whole value
     # isprintable() is False for every control and whitespace character but " ".
     if " " in host or not host.isprintable():
-        raise TargetError(f"host {host!r} contains whitespace or control characters{where}")
+        raise TargetError(
+            f"host {host!r} contains whitespace or control characters{_in_target(host, value)}"
+        )
     # str(Target) writes "host:port" or "[v6]:port"; a host with brackets, or with a
     # colon that is not an IPv6 literal's, could not be read back.
     if "[" in host or "]" in host:
-        raise TargetError(f"host {host!r} contains '[' or ']'{where}")
+        raise TargetError(f"host {host!r} contains '[' or ']'{_in_target(host, value)}")
     if ":" in host and not _is_ip(host, version=6):
-        raise TargetError(f"host {host!r} contains ':' but is not an IPv6 literal{where}")
+        raise TargetError(
+            f"host {host!r} contains ':' but is not an IPv6 literal{_in_target(host, value)}"
+        )
     if not host.isascii():
         try:
             host.encode("idna")
         except UnicodeError as exc:
+            where = _in_target(host, value)
             raise TargetError(f"host {host!r} is not a valid host name{where}: {exc}") from None
+
+
+def _in_target(host: str, value: object) -> str:
+    # Name the whole value when the host came out of a larger one. Only built for an
+    # error: the repr of every valid target would cost more than the checks themselves.
+    return "" if value == host else f" (in target {value!r})"
 
 
 def _is_ip(text: str, version: int | None = None) -> bool:
@@ -493,33 +503,44 @@ class AttemptLog:
     reported.
     """
 
-    __slots__ = ("_running", "attempts", "start")
+    __slots__ = ("_begun", "_ended", "_running", "start")
 
     def __init__(self, start: float) -> None:
         self.start = start
-        self.attempts: list[Attempt] = []
-        self._running = 0  # attempts started and not ended; their ended_s is _RUNNING
+        # An attempt becomes an Attempt once it ends, and not before: a frozen dataclass
+        # is dear to build, and every workflow makes at least one attempt. Until then
+        # the log keeps where and when it started, and None in its place in _ended.
+        self._begun: list[tuple[SockAddr, int, float]] = []  # (address, family, started_s)
+        self._ended: list[Attempt | None] = []
+        self._running = 0  # attempts started and not ended
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        """Every attempt so far, in start order; one still running has ended_s -1.0."""
+        return [
+            Attempt(*begun, _RUNNING, "cancelled") if ended is None else ended
+            for begun, ended in zip(self._begun, self._ended, strict=True)
+        ]
 
     def started(self, sockaddr: SockAddr, family: int, now: float) -> int:
-        self.attempts.append(Attempt(sockaddr, family, now - self.start, _RUNNING, "cancelled"))
+        self._begun.append((sockaddr, family, now - self.start))
+        self._ended.append(None)
         self._running += 1
-        return len(self.attempts) - 1
+        return len(self._ended) - 1
 
     def ended(self, index: int, outcome: Outcome, now: float, error: str | None = None) -> None:
-        begun = self.attempts[index]
-        if begun.ended_s == _RUNNING:
+        if self._ended[index] is None:
             self._running -= 1
-        self.attempts[index] = Attempt(
-            begun.address, begun.family, begun.started_s, now - self.start, outcome, error
-        )
+        address, family, started_s = self._begun[index]
+        self._ended[index] = Attempt(address, family, started_s, now - self.start, outcome, error)
 
     def close_all(self, now: float) -> tuple[Attempt, ...]:
         """Mark attempts still running as cancelled, now; return every attempt."""
         if self._running:
-            for index, attempt in enumerate(self.attempts):
-                if attempt.ended_s == _RUNNING:
+            for index, attempt in enumerate(self._ended):
+                if attempt is None:
                     self.ended(index, "cancelled", now)
-        return tuple(self.attempts)
+        return tuple(cast("list[Attempt]", self._ended))  # none is running any more
 
     def connect_error(self, target: Target, errors: list[OSError], now: float) -> ConnectError:
         """The :class:`ConnectError` for a race in which no attempt connected."""
