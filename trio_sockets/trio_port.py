@@ -128,7 +128,6 @@ class Connection:
         "attempts",
         "bytes_received",
         "bytes_sent",
-        "family",
         "local_address",
         "remote_address",
         "socket",
@@ -136,7 +135,6 @@ class Connection:
 
     def __init__(self, sock: Socket, attempts: tuple[Attempt, ...] = ()) -> None:
         self.socket = sock
-        self.family = _stdlib_socket.AddressFamily(sock.family)
         self.remote_address = sock.getpeername()
         self.local_address = sock.getsockname()
         self.attempts = attempts
@@ -145,6 +143,12 @@ class Connection:
         self._closed = False
         self._sending = False
         self._receiving = False
+
+    @property
+    def family(self) -> _stdlib_socket.AddressFamily:
+        # Asked of the socket when read, not stored: making the enum member costs as
+        # much as the rest of the constructor, and the workflow never reads it.
+        return _stdlib_socket.AddressFamily(self.socket.family)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -181,32 +185,37 @@ class Connection:
             ClosedError: the connection is closed.
         """
         view = check_payload(data)
+        with view:
+            await self._send_all(view)
+
+    async def _send_all(self, view: memoryview) -> None:
+        # send_all() for a payload already checked. The workflow checks its payload
+        # once for every target and shares the view, so this must not release it.
         self._check_open()
         if self._sending:
             raise BusyError("another task is already sending on this connection")
         self._sending = True
         sent = 0
         try:
-            with view:
-                total = len(view)
-                while sent < total:
-                    try:
-                        # A send either happens, and returns its count, or is cancelled
-                        # before anything was written: Trio waits for writability first.
-                        n = await self.socket.send(view[sent:])
-                    except OSError as exc:
-                        # Closed by another task meanwhile (the send then fails with
-                        # EBADF): a misuse of the connection, not network trouble.
-                        self._check_open()
-                        raise SendError(
-                            exc.errno,
-                            f"send failed after {sent} of {total} bytes: {exc}",
-                            bytes_sent=sent,
-                        ) from exc
-                    sent += n
-                    self.bytes_sent += n
-                if not total:
-                    await trio.lowlevel.checkpoint()
+            total = len(view)
+            while sent < total:
+                try:
+                    # A send either happens, and returns its count, or is cancelled
+                    # before anything was written: Trio waits for writability first.
+                    n = await self.socket.send(view[sent:])
+                except OSError as exc:
+                    # Closed by another task meanwhile (the send then fails with
+                    # EBADF): a misuse of the connection, not network trouble.
+                    self._check_open()
+                    raise SendError(
+                        exc.errno,
+                        f"send failed after {sent} of {total} bytes: {exc}",
+                        bytes_sent=sent,
+                    ) from exc
+                sent += n
+                self.bytes_sent += n
+            if not total:
+                await trio.lowlevel.checkpoint()
         finally:
             self._sending = False
 
@@ -465,7 +474,7 @@ async def _workflow(
                 await conn.wait_writable()
                 report.enter("send", _now())
                 try:
-                    await conn.send_all(data)
+                    await conn._send_all(data)  # checked by our caller
                 finally:
                     report.bytes_sent = conn.bytes_sent
                 if options.read_reply:
