@@ -7,7 +7,6 @@ assembly in test_core_reports.py.
 from __future__ import annotations
 
 import array
-import errno
 import itertools
 import math
 import socket
@@ -45,14 +44,6 @@ def info4(n: int) -> AddrInfo:
 
 def info6(n: int) -> AddrInfo:
     return (V6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (f"2001:db8::{n}", 80, 0, 0))
-
-
-def refused() -> ConnectionRefusedError:
-    return ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
-
-
-def unreachable() -> OSError:
-    return OSError(errno.EHOSTUNREACH, "No route to host")
 
 
 # --------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import pytest
 from trio_sockets._core import (
     FAIL_FAST_TEXT,
     PHASES,
-    AddrInfo,
     Attempt,
     AttemptLog,
     ConnectError,
@@ -29,14 +28,6 @@ from trio_sockets._core import (
 pytestmark = pytest.mark.timeout(30)
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
-
-
-def info4(n: int) -> AddrInfo:
-    return (V4, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (f"192.0.2.{n}", 80))
-
-
-def info6(n: int) -> AddrInfo:
-    return (V6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (f"2001:db8::{n}", 80, 0, 0))
 
 
 def refused() -> ConnectionRefusedError:
