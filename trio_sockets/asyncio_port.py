@@ -97,7 +97,7 @@ _now = _monotonic
 def _writable_now(fd: int) -> bool:
     # The check, asked of the kernel directly with a zero timeout. A socket that has just
     # connected is almost always writable, and asking first spares registering it with
-    # the I/O manager and a trip through the event loop (measured: ~10 us a connection).
+    # the I/O manager and a trip through the event loop.
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
     for _, events in poller.poll(0):
