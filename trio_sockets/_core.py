@@ -503,7 +503,7 @@ class AttemptLog:
     reported.
     """
 
-    __slots__ = ("_begun", "_ended", "_running", "start")
+    __slots__ = ("_begun", "_ended", "start")
 
     def __init__(self, start: float) -> None:
         self.start = start
@@ -512,7 +512,6 @@ class AttemptLog:
         # the log keeps where and when it started, and None in its place in _ended.
         self._begun: list[tuple[SockAddr, int, float]] = []  # (address, family, started_s)
         self._ended: list[Attempt | None] = []
-        self._running = 0  # attempts started and not ended
 
     @property
     def attempts(self) -> list[Attempt]:
@@ -525,18 +524,15 @@ class AttemptLog:
     def started(self, sockaddr: SockAddr, family: int, now: float) -> int:
         self._begun.append((sockaddr, family, now - self.start))
         self._ended.append(None)
-        self._running += 1
         return len(self._ended) - 1
 
     def ended(self, index: int, outcome: Outcome, now: float, error: str | None = None) -> None:
-        if self._ended[index] is None:
-            self._running -= 1
         address, family, started_s = self._begun[index]
         self._ended[index] = Attempt(address, family, started_s, now - self.start, outcome, error)
 
     def close_all(self, now: float) -> tuple[Attempt, ...]:
         """Mark attempts still running as cancelled, now; return every attempt."""
-        if self._running:
+        if None in self._ended:
             for index, attempt in enumerate(self._ended):
                 if attempt is None:
                     self.ended(index, "cancelled", now)
