@@ -13,7 +13,7 @@ import socket
 from typing import Any
 
 from trio_sockets import asyncio_port
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.servers import LoopbackServer, ipv6_loopback
 
 
 def resolver(*sockaddrs: tuple[Any, ...]) -> Any:
@@ -41,12 +41,8 @@ async def main(hole: LoopbackServer, live: LoopbackServer) -> None:
 
 
 def ipv6_host() -> str:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-        return "::1"
-    except OSError:
-        return "127.0.0.1"  # no IPv6 loopback here: blackhole an IPv4 port instead
+    # Without an IPv6 loopback here, blackhole an IPv4 port instead.
+    return "::1" if ipv6_loopback() else "127.0.0.1"
 
 
 if __name__ == "__main__":

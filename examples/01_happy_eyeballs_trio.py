@@ -13,7 +13,7 @@ from typing import Any
 import trio
 
 from trio_sockets import trio_port
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.servers import LoopbackServer, ipv6_loopback
 
 
 class Resolver(trio.abc.HostnameResolver):
@@ -45,12 +45,8 @@ async def main(hole: LoopbackServer, live: LoopbackServer) -> None:
 
 
 def ipv6_host() -> str:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-        return "::1"
-    except OSError:
-        return "127.0.0.1"  # no IPv6 loopback here: blackhole an IPv4 port instead
+    # Without an IPv6 loopback here, blackhole an IPv4 port instead.
+    return "::1" if ipv6_loopback() else "127.0.0.1"
 
 
 if __name__ == "__main__":

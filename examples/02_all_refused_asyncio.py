@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from trio_sockets import ConnectError, asyncio_port
+from trio_sockets.servers import refusing_socket
 
 
 def resolver(*sockaddrs: tuple[Any, ...]) -> Any:
@@ -28,9 +29,7 @@ def resolver(*sockaddrs: tuple[Any, ...]) -> Any:
 def refusing_addresses(count: int) -> Iterator[list[tuple[Any, ...]]]:
     """Loopback ports that refuse: bound, never listening (so nobody else takes them)."""
     with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
+        socks = [stack.enter_context(refusing_socket()) for _ in range(count)]
         yield [sock.getsockname() for sock in socks]
 
 

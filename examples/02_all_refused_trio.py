@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from trio_sockets import ConnectError, trio_port
+from trio_sockets.servers import refusing_socket
 
 
 class Resolver(trio.abc.HostnameResolver):
@@ -33,9 +34,7 @@ class Resolver(trio.abc.HostnameResolver):
 def refusing_addresses(count: int) -> Iterator[list[tuple[Any, ...]]]:
     """Loopback ports that refuse: bound, never listening (so nobody else takes them)."""
     with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
+        socks = [stack.enter_context(refusing_socket()) for _ in range(count)]
         yield [sock.getsockname() for sock in socks]
 
 

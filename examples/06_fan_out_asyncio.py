@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 
 from trio_sockets import SendReport, asyncio_port
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.servers import LoopbackServer, refusing_socket
 
 
 def progress(report: SendReport) -> None:
@@ -29,8 +28,7 @@ async def main(targets: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    with contextlib.ExitStack() as stack, socket.socket() as refusing:
-        refusing.bind(("127.0.0.1", 0))  # bound, never listening: it refuses
+    with contextlib.ExitStack() as stack, refusing_socket() as refusing:
         servers = [
             stack.enter_context(LoopbackServer(mode))
             for mode in ("blackhole", "sink", "sink", "echo", "slow", "sink", "sink")

@@ -8,12 +8,11 @@ its own slot; ``on_report`` sees the reports as they finish, the result keeps in
 from __future__ import annotations
 
 import contextlib
-import socket
 
 import trio
 
 from trio_sockets import SendReport, trio_port
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.servers import LoopbackServer, refusing_socket
 
 
 def progress(report: SendReport) -> None:
@@ -30,8 +29,7 @@ async def main(targets: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    with contextlib.ExitStack() as stack, socket.socket() as refusing:
-        refusing.bind(("127.0.0.1", 0))  # bound, never listening: it refuses
+    with contextlib.ExitStack() as stack, refusing_socket() as refusing:
         servers = [
             stack.enter_context(LoopbackServer(mode))
             for mode in ("blackhole", "sink", "sink", "echo", "slow", "sink", "sink")

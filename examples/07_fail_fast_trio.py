@@ -8,12 +8,11 @@ started; every report still comes back, the cancelled ones saying so.
 from __future__ import annotations
 
 import contextlib
-import socket
 
 import trio
 
 from trio_sockets import trio_port
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.servers import LoopbackServer, refusing_socket
 
 
 async def main(targets: list[str]) -> None:
@@ -27,8 +26,7 @@ async def main(targets: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    with contextlib.ExitStack() as stack, socket.socket() as refusing:
-        refusing.bind(("127.0.0.1", 0))  # bound, never listening: it refuses
+    with contextlib.ExitStack() as stack, refusing_socket() as refusing:
         holes = [stack.enter_context(LoopbackServer("blackhole")).target for _ in range(3)]
         sinks = [stack.enter_context(LoopbackServer("sink")).target for _ in range(2)]
         trio.run(main, [*holes, f"127.0.0.1:{refusing.getsockname()[1]}", *sinks])

@@ -37,7 +37,7 @@ import trio
 
 from trio_sockets import asyncio_port, trio_port
 from trio_sockets._asyncio_tools import move_on_after as asyncio_move_on_after
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.servers import LoopbackServer, refusing_socket
 
 try:
     import uvloop
@@ -483,9 +483,7 @@ def refusing_port(host: str = "127.0.0.1") -> Iterator[int]:
     The socket is bound but never listens, so a SYN to it is answered with RST
     (``ConnectionRefusedError``), and no other program can take the port meanwhile.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
+    with refusing_socket(host) as sock:
         yield sock.getsockname()[1]
 
 

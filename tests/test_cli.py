@@ -25,7 +25,7 @@ import pytest
 
 from trio_sockets import demo
 from trio_sockets.cli import build_parser, main
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.servers import LoopbackServer, ipv6_loopback, refusing_socket
 
 PORT_NAMES = ["trio", "asyncio"]
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
@@ -35,8 +35,7 @@ FAST = ["all-refused", "fail-fast"]  # two scenarios that take milliseconds
 @contextlib.contextmanager
 def refusing_target() -> Iterator[str]:
     """A loopback target that refuses: bound, never listening, held for the block."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+    with refusing_socket() as sock:
         yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 
@@ -375,10 +374,7 @@ def test_serve_echo_then_stop_cleanly(sig: signal.Signals) -> None:
 
 @pytest.mark.timeout(30)
 def test_serve_ipv6_blackhole() -> None:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
+    if not ipv6_loopback():
         pytest.skip("no IPv6 loopback")
     proc = _start_serve("blackhole", "--host", "::1")
     try:

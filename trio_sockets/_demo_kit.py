@@ -21,7 +21,7 @@ import trio
 
 from . import asyncio_port, trio_port
 from ._core import Attempt, SendReport
-from .servers import LoopbackServer, Mode
+from .servers import LoopbackServer, Mode, refusing_socket
 
 __all__ = ["KITS", "AsyncioKit", "Kit", "Net", "Port", "PortName", "TrioKit", "open_fds"]
 
@@ -216,15 +216,6 @@ def open_fds() -> set[int]:
     return found
 
 
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
 class Net(contextlib.ExitStack):
     """The servers of one run: closed when the run ends, outside the event loop."""
 
@@ -246,9 +237,7 @@ class Net(contextlib.ExitStack):
         The socket is bound but never listens, so a SYN to it gets a RST, and no other
         program can take the port meanwhile.
         """
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = self.enter_context(socket.socket(family, socket.SOCK_STREAM))
-        sock.bind((host, 0))
+        sock = self.enter_context(refusing_socket(host))
         self.own_fds.add(sock.fileno())
         return tuple(sock.getsockname())
 

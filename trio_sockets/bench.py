@@ -27,7 +27,6 @@ import importlib.util
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -37,6 +36,7 @@ from typing import IO, Any, Final
 
 from ._bench_models import MODELS, SCENARIOS, Measurement, Workload, child_command
 from ._bench_report import check_goals, render_table, summarize, write_plot
+from .servers import refusing_socket
 
 __all__ = ["BenchError", "add_arguments", "main", "run"]
 
@@ -274,16 +274,6 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-@contextmanager
-def _refused_port(host: str) -> Iterator[int]:
-    # A bound socket that never listens: the kernel refuses connections to its port
-    # (RST), and while we hold it no other process can start listening there.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        yield sock.getsockname()[1]
-
-
 def _run_child(work: Workload, model: str, timeout: float) -> Measurement:
     command = child_command(work, model)
     try:
@@ -313,7 +303,8 @@ def _measure_all(
     """Every (scenario, model) pair ``sizes.rounds`` times; (work, measurement, sink CPU s)."""
     runs: list[tuple[Workload, Measurement, float]] = []
     total = sizes.rounds * len(scenarios) * len(models)
-    with _refused_port(host) as refused, _progress(total, progress) as advance:
+    with refusing_socket(host) as refusing, _progress(total, progress) as advance:
+        refused = refusing.getsockname()[1]
         sink = _Sink(host)
         try:
             for round_ in range(sizes.rounds):

@@ -21,7 +21,8 @@ from typing import Any, Final, TypeAlias
 import trio
 
 from ._core import SendReport, format_address
-from ._demo_kit import KITS, Kit, Net, PortName, ipv6_loopback, open_fds
+from ._demo_kit import KITS, Kit, Net, PortName, open_fds
+from .servers import ipv6_loopback
 
 __all__ = ["PORTS", "SCENARIOS", "Kit", "Scenario", "run_scenario", "scenario_names"]
 

@@ -32,7 +32,14 @@ import time
 from types import TracebackType
 from typing import Final, Literal, TypeAlias
 
-__all__ = ["MODES", "LoopbackServer", "Mode", "blackhole_listener"]
+__all__ = [
+    "MODES",
+    "LoopbackServer",
+    "Mode",
+    "blackhole_listener",
+    "ipv6_loopback",
+    "refusing_socket",
+]
 
 Mode: TypeAlias = Literal["sink", "echo", "slow", "reset", "blackhole"]
 MODES: Final[tuple[Mode, ...]] = ("sink", "echo", "slow", "reset", "blackhole")
@@ -40,6 +47,36 @@ MODES: Final[tuple[Mode, ...]] = ("sink", "echo", "slow", "reset", "blackhole")
 READ_CHUNK: Final = 262144  # bytes per recv for sink and echo
 SLOW_RCVBUF: Final = 4096  # bytes: the kernel buffer of a slow reader, kept small
 _SELECT_INTERVAL: Final = 0.05  # seconds between checks for close()
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def ipv6_loopback() -> bool:
+    """Whether this machine has an IPv6 loopback (``::1``) to bind."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def refusing_socket(host: str = "127.0.0.1") -> socket.socket:
+    """A socket bound to a free port of ``host`` that never listens: a refusing address.
+
+    A SYN to a bound port with no listener is answered with RST, so connecting to
+    ``sock.getsockname()`` raises ``ConnectionRefusedError``; and while the socket is
+    open no other program can take the port. Close it (``with`` works) to free the port.
+    """
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
+    try:
+        sock.bind((host, 0))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def blackhole_listener(host: str = "127.0.0.1", port: int = 0) -> list[socket.socket]:
@@ -51,12 +88,11 @@ def blackhole_listener(host: str = "127.0.0.1", port: int = 0) -> list[socket.so
     connection; one connection that is never accepted fills it. Close both sockets
     (the listener first) to release the port.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener = socket.socket(_family(host), socket.SOCK_STREAM)
     try:
         listener.bind((host, port))
         listener.listen(0)
-        filler = socket.socket(family, socket.SOCK_STREAM)
+        filler = socket.socket(_family(host), socket.SOCK_STREAM)
         filler.settimeout(5.0)
         filler.connect(listener.getsockname()[:2])
     except BaseException:
@@ -113,8 +149,7 @@ class LoopbackServer:
             self._sockets = blackhole_listener(host, port)
             self._listener = self._sockets[0]
         else:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            self._listener = socket.socket(family, socket.SOCK_STREAM)
+            self._listener = socket.socket(_family(host), socket.SOCK_STREAM)
             try:
                 if port:
                     self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
