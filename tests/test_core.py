@@ -230,7 +230,7 @@ PARSE_ERRORS: list[tuple[object, str]] = [
     ("exa\u200bmple:80", "contains whitespace or control"),  # zero-width space
     (("exa mple", 80), "contains whitespace"),
     # a host that is not a string
-    ((None, 80), "host must be a string, got None in (None, 80)"),
+    ((None, 80), "host must be a string, got None in target (None, 80)"),
     ((b"example.test", 80), "got b'example.test'"),
     ((80, 80), "host must be a string, got 80"),
     # unbracketed IPv6 with a port
@@ -268,8 +268,9 @@ def test_parse_refuses(value: object, fragment: str) -> None:
     [("", 80), ("a b", 80), ("x", 0), ("x", 65536), ("x", True), ("x", "80"), (None, 80)],
 )
 def test_target_constructor_checks_too(host: Any, port: Any) -> None:
-    with pytest.raises(TargetError):
+    with pytest.raises(TargetError) as info:
         Target(host, port)
+    assert f"in Target(host={host!r}, port={port!r})" in str(info.value)
 
 
 def test_target_is_frozen_and_hashable() -> None:

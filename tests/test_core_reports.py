@@ -168,13 +168,13 @@ def test_report_builder_phases() -> None:
     report = ReportBuilder(Target("example.test", 80), start=50.0)
     assert report.phase == "resolve"
     index = report.started(("192.0.2.1", 80), V4, 50.5)
-    report.enter("connect", 50.5)
+    report.connect_at = 50.5
     report.ended(index, "connected", 51.0)
     report.address = ("192.0.2.1", 80)
-    report.enter("check", 51.0)
-    report.enter("send", 51.25)
+    report.check_at = 51.0
+    report.send_at = 51.25
     report.bytes_sent = 7
-    report.enter("reply", 52.0)
+    report.reply_at = 52.0
     report.reply = b"pong"
     result = report.finish("ok", 54.0)
     assert result == SendReport(
@@ -199,7 +199,7 @@ def test_report_builder_phases() -> None:
 
 def test_report_builder_timeout_mid_connect() -> None:
     report = ReportBuilder(Target("example.test", 80), start=0.0)
-    report.enter("connect", 0.125)
+    report.connect_at = 0.125
     report.started(("2001:db8::1", 80, 0, 0), V6, 0.125)
     report.started(("192.0.2.1", 80), V4, 0.375)
     assert report.timeout_text(1.5) == "TimeoutError: deadline of 1.5 s passed during connect"
@@ -356,3 +356,24 @@ def test_local_address_error_names_the_address_and_the_peer() -> None:
     )
     exc = local_address_error("::1", socket.AF_INET, ("192.0.2.1", 80))
     assert exc is not None and "is an IPv6 address; it cannot reach 192.0.2.1:80" in str(exc)
+
+
+def test_an_attempt_that_connected_too_late_can_be_ended_again() -> None:
+    # Two attempts connect in the same tick: the loser's "connected" becomes "cancelled",
+    # keeping where and when it started.
+    log = AttemptLog(start=0.0)
+    index = log.started(("192.0.2.1", 80), V4, 0.25)
+    log.ended(index, "connected", 0.5)
+    log.ended(index, "cancelled", 0.5, "another attempt connected first")
+    assert log.close_all(1.0) == (
+        Attempt(("192.0.2.1", 80), V4, 0.25, 0.5, "cancelled", "another attempt connected first"),
+    )
+
+
+def test_report_builder_phase_follows_the_marks() -> None:
+    report = ReportBuilder(Target("example.test", 80), start=0.0)
+    phases = [report.phase]
+    for name in ("connect", "check", "send", "reply"):
+        setattr(report, f"{name}_at", 1.0)
+        phases.append(report.phase)
+    assert phases == list(PHASES)

@@ -135,11 +135,9 @@ class Target:
     port: int
 
     def __post_init__(self) -> None:
-        _check_host(self.host, self.host)
-        if isinstance(self.port, bool) or not isinstance(self.port, int):
-            raise TargetError(f"port must be an integer in 1..65535, got {self.port!r}")
-        if not 1 <= self.port <= 65535:
-            raise TargetError(f"port must be in 1..65535, got {self.port!r}")
+        problem = _target_problem(self.host, self.port)
+        if problem is not None:
+            raise TargetError(f"{problem} in {self!r}")
 
     @classmethod
     def parse(cls, value: object) -> Target:
@@ -154,26 +152,25 @@ class Target:
             return value
         if isinstance(value, str):
             host, port_text = _split_host_port(value)
-            port = _parse_port(port_text, value)
-            _check_host(host, value)  # here, so that the message names the whole value
-            return cls(host, port)
-        if isinstance(value, tuple):
+            port: object = _parse_port(port_text, value)
+        elif isinstance(value, tuple):
             if len(value) != 2:
                 raise TargetError(f"target tuple must be (host, port), got {value!r}")
             host, port = value
-            if not isinstance(host, str):
-                raise TargetError(f"host must be a string, got {host!r} in {value!r}")
-            if host.startswith("[") and host.endswith("]"):
+            if isinstance(host, str) and host.startswith("[") and host.endswith("]"):
                 host = host[1:-1]
             if isinstance(port, str):
                 port = _parse_port(port, value)
-            _check_host(host, value)
-            if isinstance(port, bool) or not isinstance(port, int):
-                raise TargetError(f"port must be an integer in 1..65535, got {port!r}")
-            return cls(host, port)
-        raise TargetError(
-            f"target must be 'host:port', '[v6]:port', (host, port) or a Target, got {value!r}"
-        )
+        else:
+            raise TargetError(
+                f"target must be 'host:port', '[v6]:port', (host, port) or a Target, got {value!r}"
+            )
+        try:
+            return cls(host, port)  # type: ignore[arg-type]  # checked by __post_init__
+        except TargetError:
+            # Checked once, by the constructor; only a refusal asks again, so that the
+            # message can name the whole value rather than the Target it would have made.
+            raise TargetError(f"{_target_problem(host, port)} in target {value!r}") from None
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
@@ -208,36 +205,31 @@ def _parse_port(text: str, value: object) -> int:
     return port
 
 
-def _check_host(host: object, value: object) -> None:
+def _target_problem(host: object, port: object) -> str | None:
+    """What is wrong with a target's host or port, or ``None`` when both are valid."""
     if not isinstance(host, str):
-        raise TargetError(f"host must be a string, got {host!r} in {value!r}")
+        return f"host must be a string, got {host!r}"
     if not host:
-        raise TargetError(f"empty host in target {value!r}")
+        return "empty host"
     # isprintable() is False for every control and whitespace character but " ".
     if " " in host or not host.isprintable():
-        raise TargetError(
-            f"host {host!r} contains whitespace or control characters{_in_target(host, value)}"
-        )
+        return f"host {host!r} contains whitespace or control characters"
     # str(Target) writes "host:port" or "[v6]:port"; a host with brackets, or with a
     # colon that is not an IPv6 literal's, could not be read back.
     if "[" in host or "]" in host:
-        raise TargetError(f"host {host!r} contains '[' or ']'{_in_target(host, value)}")
+        return f"host {host!r} contains '[' or ']'"
     if ":" in host and not _is_ip(host, version=6):
-        raise TargetError(
-            f"host {host!r} contains ':' but is not an IPv6 literal{_in_target(host, value)}"
-        )
+        return f"host {host!r} contains ':' but is not an IPv6 literal"
     if not host.isascii():
         try:
             host.encode("idna")
         except UnicodeError as exc:
-            where = _in_target(host, value)
-            raise TargetError(f"host {host!r} is not a valid host name{where}: {exc}") from None
-
-
-def _in_target(host: str, value: object) -> str:
-    # Name the whole value when the host came out of a larger one. Only built for an
-    # error: the repr of every valid target would cost more than the checks themselves.
-    return "" if value == host else f" (in target {value!r})"
+            return f"host {host!r} is not a valid host name ({exc})"
+    if isinstance(port, bool) or not isinstance(port, int):
+        return f"port must be an integer in 1..65535, got {port!r}"
+    if not 1 <= port <= 65535:
+        return f"port must be in 1..65535, got {port!r}"
+    return None
 
 
 def _is_ip(text: str, version: int | None = None) -> bool:
@@ -494,49 +486,53 @@ class SendReport:
 
 _RUNNING: Final = -1.0  # the ended_s of an attempt that has not ended yet
 
+# An attempt while it runs: (address, family, started_s). It becomes an Attempt when it
+# ends, and not before: a frozen dataclass is dear to build, and every workflow makes at
+# least one attempt.
+_Running: TypeAlias = tuple[SockAddr, int, float]
+
 
 class AttemptLog:
     """Records connection attempts as they start and end (times given by the caller).
 
     The log is mutable and lives outside the race, so that whatever ends the race (a
     winner, a failure, a deadline, a cancellation) the attempts made so far can still be
-    reported.
+    reported. ``connect_at`` is when resolving ended and connecting began; the ports
+    set it.
     """
 
-    __slots__ = ("_begun", "_ended", "start")
+    __slots__ = ("_log", "connect_at", "start")
 
     def __init__(self, start: float) -> None:
         self.start = start
-        # An attempt becomes an Attempt once it ends, and not before: a frozen dataclass
-        # is dear to build, and every workflow makes at least one attempt. Until then
-        # the log keeps where and when it started, and None in its place in _ended.
-        self._begun: list[tuple[SockAddr, int, float]] = []  # (address, family, started_s)
-        self._ended: list[Attempt | None] = []
+        self.connect_at: float | None = None
+        self._log: list[Attempt | _Running] = []
 
     @property
     def attempts(self) -> list[Attempt]:
         """Every attempt so far, in start order; one still running has ended_s -1.0."""
         return [
-            Attempt(*begun, _RUNNING, "cancelled") if ended is None else ended
-            for begun, ended in zip(self._begun, self._ended, strict=True)
+            entry if isinstance(entry, Attempt) else Attempt(*entry, _RUNNING, "cancelled")
+            for entry in self._log
         ]
 
     def started(self, sockaddr: SockAddr, family: int, now: float) -> int:
-        self._begun.append((sockaddr, family, now - self.start))
-        self._ended.append(None)
-        return len(self._ended) - 1
+        self._log.append((sockaddr, family, now - self.start))
+        return len(self._log) - 1
 
     def ended(self, index: int, outcome: Outcome, now: float, error: str | None = None) -> None:
-        address, family, started_s = self._begun[index]
-        self._ended[index] = Attempt(address, family, started_s, now - self.start, outcome, error)
+        entry = self._log[index]
+        if isinstance(entry, Attempt):  # ended again: an attempt that connected too late
+            entry = (entry.address, entry.family, entry.started_s)
+        address, family, started_s = entry
+        self._log[index] = Attempt(address, family, started_s, now - self.start, outcome, error)
 
     def close_all(self, now: float) -> tuple[Attempt, ...]:
         """Mark attempts still running as cancelled, now; return every attempt."""
-        if None in self._ended:
-            for index, attempt in enumerate(self._ended):
-                if attempt is None:
-                    self.ended(index, "cancelled", now)
-        return tuple(cast("list[Attempt]", self._ended))  # none is running any more
+        for index, entry in enumerate(self._log):
+            if not isinstance(entry, Attempt):
+                self.ended(index, "cancelled", now)
+        return tuple(self._log)  # type: ignore[arg-type]  # each one has ended now
 
     def connect_error(self, target: Target, errors: list[OSError], now: float) -> ConnectError:
         """The :class:`ConnectError` for a race in which no attempt connected."""
@@ -553,36 +549,46 @@ def resolve_error(target: Target, exc: OSError) -> ConnectError:
     return ConnectError(f"could not resolve {target.host!r}: {exc}", errors=(exc,))
 
 
-_NO_TIME: Final = dict.fromkeys(PHASES, 0.0)  # seconds spent in each phase, at the start
-
-
 class ReportBuilder(AttemptLog):
     """Collects one workflow's progress; :meth:`finish` turns it into a :class:`SendReport`.
 
-    The ports call :meth:`enter` as each phase begins and keep ``address``,
-    ``bytes_sent`` and ``reply`` current, so that a report made after a deadline or a
-    cancellation still tells how far the workflow got.
+    The ports keep ``address``, ``bytes_sent`` and ``reply`` current, and set when each
+    phase began (``connect_at``, ``check_at``, ``send_at``, ``reply_at``; resolving
+    begins at ``start``), so that a report made after a deadline or a cancellation still
+    tells how far the workflow got. Plain attributes, not a method: the ports set them
+    on every workflow, and a call costs more than the rest of the bookkeeping.
     """
 
-    __slots__ = ("_mark", "address", "bytes_sent", "durations", "phase", "reply", "target")
+    __slots__ = ("address", "bytes_sent", "check_at", "reply", "reply_at", "send_at", "target")
 
     def __init__(self, target: Target, start: float) -> None:
         super().__init__(start)
         self.target = target
-        self.phase = "resolve"
-        self.durations = _NO_TIME.copy()  # a copy costs a quarter of dict.fromkeys()
-        self._mark = start
         self.address: SockAddr | None = None
         self.bytes_sent = 0
         self.reply: bytes | None = None
+        self.check_at: float | None = None
+        self.send_at: float | None = None
+        self.reply_at: float | None = None
 
-    def enter(self, phase: str, now: float) -> None:
-        self.durations[self.phase] += now - self._mark
-        self.phase, self._mark = phase, now
+    def _phase_starts(self) -> list[float]:
+        # The phases run in order, so those reached so far are a prefix of PHASES.
+        starts = [self.start, self.connect_at, self.check_at, self.send_at, self.reply_at]
+        reached = starts.index(None) if None in starts else len(starts)
+        return cast("list[float]", starts[:reached])
+
+    @property
+    def phase(self) -> str:
+        """The phase the workflow is in (or ended in): ``"resolve"`` ... ``"reply"``."""
+        return PHASES[len(self._phase_starts()) - 1]
 
     def finish(self, status: Status, now: float, error: str | None = None) -> SendReport:
-        self.enter(self.phase, now)
-        d = self.durations
+        starts = self._phase_starts()
+        # Each phase lasts until the next one began; the last one reached, until now.
+        durations = [end - begin for begin, end in zip(starts, [*starts[1:], now], strict=True)]
+        resolve_s, connect_s, check_s, send_s, reply_s = durations + [0.0] * (
+            len(PHASES) - len(durations)
+        )
         return SendReport(
             target=self.target,
             status=status,
@@ -591,11 +597,11 @@ class ReportBuilder(AttemptLog):
             reply=self.reply,
             error=error,
             attempts=self.close_all(now),
-            resolve_s=d["resolve"],
-            connect_s=d["connect"],
-            check_s=d["check"],
-            send_s=d["send"],
-            reply_s=d["reply"],
+            resolve_s=resolve_s,
+            connect_s=connect_s,
+            check_s=check_s,
+            send_s=send_s,
+            reply_s=reply_s,
             total_s=now - self.start,
         )
 

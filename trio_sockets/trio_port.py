@@ -319,8 +319,7 @@ async def _open(
 ) -> Connection:
     # An IP literal needs no resolver (Trio's getaddrinfo would skip its thread too).
     infos = numeric_addrinfo(target.host, target.port) or await _resolve(target)
-    if isinstance(log, ReportBuilder):
-        log.enter("connect", _now())
+    log.connect_at = _now()
     if not infos:
         raise resolve_error(target, OSError(f"no addresses for {target.host!r}"))
     errors: list[OSError] = []
@@ -473,15 +472,15 @@ async def _workflow(
             conn = await _open(target, options.delay, None, report)
             try:
                 report.address = conn.remote_address
-                report.enter("check", _now())
+                report.check_at = _now()
                 await conn.wait_writable()
-                report.enter("send", _now())
+                report.send_at = _now()
                 try:
                     await conn._send_all(data)  # checked by our caller
                 finally:
                     report.bytes_sent = conn.bytes_sent
                 if options.read_reply:
-                    report.enter("reply", _now())
+                    report.reply_at = _now()
                     await _read_reply(conn, options.max_reply_bytes, report)
             finally:
                 # A plain close, not aclose(): its checkpoint could turn a finished
