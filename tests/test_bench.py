@@ -48,7 +48,8 @@ def _bench(*args: str, timeout: float = 50) -> subprocess.CompletedProcess[str]:
 def test_quick_json_shape_and_bytes() -> None:
     done = _bench(
         "--quick", "--json", "--rounds=1", "--connections=200", "--bulk-mib=8",
-        "--models=trio_sockets.trio,asyncio-raw", "concurrent", "fan-out", "bulk",
+        "--models=trio_sockets.trio,asyncio-raw,asyncio-raw+deadline",
+        "concurrent", "fan-out", "bulk",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert not done.stderr  # no progress display without a terminal
@@ -59,7 +60,7 @@ def test_quick_json_shape_and_bytes() -> None:
         (s, m)
         for s in ("concurrent", "fan-out", "bulk")
         for m in ("trio_sockets.trio", "asyncio-raw")
-    }
+    } | {("concurrent", "asyncio-raw+deadline")}  # measured where it means something
     for r in results:
         assert r.keys() >= RESULT_KEYS
         assert r["runs"] == 1
@@ -68,7 +69,7 @@ def test_quick_json_shape_and_bytes() -> None:
         assert r["peak_rss_mib"] > 0
     # Each run's bytes were checked against the sink by the benchmark itself; here,
     # that a model sent what its scenario asks: fan-out only reaches 8 targets in 10.
-    sent = {r["scenario"]: r["bytes_sent"] for r in results}
+    sent = {r["scenario"]: r["bytes_sent"] for r in results}  # the same for every model
     assert sent == {"concurrent": 200 * 1024, "fan-out": 160 * 1024, "bulk": 8 * 2**20}
     bulk = [r for r in results if r["scenario"] == "bulk"]
     assert all(r["mib_per_s"] > 0 and r["per_connection_us"] is None for r in bulk)
@@ -99,6 +100,7 @@ def test_fan_out_targets_mix_refused_and_blackholed() -> None:
         (["--host=10.0.0.1"], "'10.0.0.1'"),
         (["--plot=chart.pdf"], "'chart.pdf'"),
         (["--plot=/no/such/dir/chart.png"], "/no/such/dir"),
+        (["--models=asyncio-raw+deadline", "bulk"], "asyncio-raw+deadline runs only in"),
     ],
 )
 def test_bad_options_exit_2_naming_the_value(

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Final
 
-from ._bench_models import MODELS, SCENARIOS, Measurement, Workload, child_command
+from ._bench_models import MODELS, ONLY_IN, SCENARIOS, Measurement, Workload, child_command, runs_in
 from ._bench_report import check_goals, render_table, summarize, write_plot
 from .servers import refusing_socket
 
@@ -169,6 +169,11 @@ def _check_options(
                 raise UsageError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
             if "uvloop" in name and not have_uvloop:
                 raise UsageError(f"model {name!r} needs uvloop: pip install 'trio-sockets[uvloop]'")
+    if not any(runs_in(m, s) for s in scenarios for m in models):
+        where = "; ".join(f"{m} runs only in {' and '.join(s)}" for m, s in ONLY_IN.items())
+        raise UsageError(
+            f"no model of {', '.join(models)} runs in {', '.join(scenarios)} ({where})"
+        )
     base = QUICK_SIZES if args.quick else DEFAULT_SIZES
     values: dict[str, Any] = {}
     for name in ("connections", "concurrency", "bulk_mib", "rounds"):
@@ -302,7 +307,7 @@ def _measure_all(
 ) -> list[tuple[Workload, Measurement, float]]:
     """Every (scenario, model) pair ``sizes.rounds`` times; (work, measurement, sink CPU s)."""
     runs: list[tuple[Workload, Measurement, float]] = []
-    total = sizes.rounds * len(scenarios) * len(models)
+    total = sizes.rounds * sum(runs_in(m, s) for s in scenarios for m in models)
     with refusing_socket(host) as refusing, _progress(total, progress) as advance:
         refused = refusing.getsockname()[1]
         sink = _Sink(host)
@@ -325,7 +330,7 @@ def _measure_all(
                         blackhole_port=sink.blackhole_port,
                         deadline=sizes.deadline,
                     )
-                    for model in order:
+                    for model in (m for m in order if runs_in(m, scenario)):
                         advance(f"round {round_ + 1}/{sizes.rounds}: {scenario}, {model}")
                         measurement = _run_child(work, model, sizes.child_timeout)
                         if measurement.bytes_sent != work.expected_bytes:
