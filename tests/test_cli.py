@@ -27,8 +27,10 @@ from trio_sockets import demo
 from trio_sockets.cli import build_parser, main
 from trio_sockets.servers import LoopbackServer, ipv6_loopback, refusing_socket
 
-PORT_NAMES = ["trio", "asyncio"]
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
+needs_uvloop = pytest.mark.skipif(not HAS_UVLOOP, reason="uvloop is not installed")
+PORT_NAMES = ["trio", "asyncio", pytest.param("asyncio+uvloop", marks=needs_uvloop)]
 FAST = ["all-refused", "fail-fast"]  # two scenarios that take milliseconds
 
 
@@ -182,6 +184,34 @@ def test_demo_plot(
     assert status == 0, err
     assert magic in path.read_bytes()[:400]
     assert str(path) in err
+
+
+@pytest.mark.timeout(30)
+@needs_uvloop
+def test_demo_uvloop_runs_the_asyncio_port_on_uvloop(capsys: pytest.CaptureFixture[str]) -> None:
+    # fan-out too: its "at most N at once" mixes the report's times with the demo's
+    # clock, and must stay within the limit on uvloop's coarser loop clock.
+    status, out, err = run(capsys, "demo", *FAST, "fan-out", "--uvloop", "--json")
+    assert status == 0, err
+    for scenario in json.loads(out)["scenarios"]:
+        assert set(scenario["results"]) == {"trio", "asyncio+uvloop"}
+        for result in scenario["results"].values():
+            assert result["as_expected"], (scenario["name"], result["detail"])
+            assert result["left_behind"] == {"fds": 0, "tasks": 0}
+
+
+@pytest.mark.timeout(10)
+def test_demo_uvloop_without_uvloop_says_what_to_install(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # find_spec() finds nothing
+    status, out, err = run(capsys, "demo", "--uvloop")
+    assert status == 2
+    assert "pip install 'trio-sockets[uvloop]'" in err
+    assert out == ""
+    status, out, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--port=asyncio+uvloop")
+    assert status == 2
+    assert "pip install 'trio-sockets[uvloop]'" in err
 
 
 @pytest.mark.timeout(10)

@@ -13,6 +13,7 @@ import contextlib
 import os
 import socket
 import stat
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Final, Literal, Protocol, TypeAlias
@@ -159,7 +160,10 @@ class AsyncioKit(Kit):
     port: Port = asyncio_port
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        # The port's clock, not loop.time(): uvloop's is cached per loop iteration and
+        # counts in milliseconds, and times from the two clocks do not mix (a fan-out
+        # would seem to run more workflows at once than its limit allows).
+        return time.monotonic()
 
     @contextlib.contextmanager
     def resolver(self, table: dict[str, list[SockAddr]]) -> Iterator[None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import math
 import os
@@ -33,6 +34,7 @@ __all__ = ["build_parser", "main"]
 
 PROG: Final = "trio-sockets"
 PLOT_HINT: Final = "pip install 'trio-sockets[plot]'"
+UVLOOP_HINT: Final = "pip install 'trio-sockets[uvloop]'"
 
 
 def _fail(command: str, message: str) -> int:
@@ -53,6 +55,9 @@ def _demo(args: argparse.Namespace) -> int:
     except KeyError as exc:
         valid = ", ".join(demo.scenario_names())
         return _fail("demo", f"unknown scenario {exc.args[0]!r}; valid names: {valid}")
+    ports = demo.PORTS_ON_UVLOOP if args.uvloop else demo.PORTS
+    if args.uvloop and importlib.util.find_spec("uvloop") is None:
+        return _fail("demo", f"--uvloop needs uvloop, which is not installed: {UVLOOP_HINT}")
     plot: Path | None = args.plot
     if plot is not None:
         from ._render import PLOT_SUFFIXES
@@ -80,7 +85,7 @@ def _demo(args: argparse.Namespace) -> int:
         disable=args.json or not sys.stderr.isatty(),
     )
     with progress:
-        bar = progress.add_task("demo", total=len(scenarios) * len(demo.PORTS))
+        bar = progress.add_task("demo", total=len(scenarios) * len(ports))
         for scenario in scenarios:
             row: dict[str, Any] = {
                 "name": scenario.name,
@@ -88,7 +93,7 @@ def _demo(args: argparse.Namespace) -> int:
                 "lesson": scenario.lesson,
                 "results": {},
             }
-            for port in demo.PORTS:
+            for port in ports:
                 progress.update(bar, description=f"{scenario.name} · {port}")
                 row["results"][port] = demo.run_scenario(scenario, port)
                 progress.advance(bar)
@@ -96,7 +101,7 @@ def _demo(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
 
     if plot is not None:
-        _render.render_plot(results, demo.PORTS, plot)
+        _render.render_plot(results, ports, plot)
         print(f"plot written to {plot}", file=sys.stderr)
     if args.json:
         print(json.dumps({"scenarios": results, "total_s": elapsed}, indent=2))
@@ -104,7 +109,7 @@ def _demo(args: argparse.Namespace) -> int:
         # A file or a pipe gets a table wide enough for both ports side by side.
         wide = None if sys.stdout.isatty() else 150
         console = Console(width=wide, highlight=False)
-        _render.print_demo(console, results, demo.PORTS)
+        _render.print_demo(console, results, ports)
         console.print(f"\n{len(results)} scenarios on 2 ports in {elapsed:.1f} s")
     behaved = all(
         r["as_expected"] and not any(r["left_behind"].values())
@@ -153,10 +158,16 @@ def _send(args: argparse.Namespace) -> int:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         return _fail("send", f"cannot read --file {args.file!r}: {reason}")
+    if args.port == "asyncio+uvloop" and importlib.util.find_spec("uvloop") is None:
+        return _fail("send", f"--port asyncio+uvloop needs uvloop: {UVLOOP_HINT}")
     options = {"timeout": args.timeout, "read_reply": args.reply}
     report: SendReport
     if args.port == "trio":
         report = trio.run(lambda: trio_port.connect_check_send(target, payload, **options))
+    elif args.port == "asyncio+uvloop":
+        import uvloop
+
+        report = uvloop.run(asyncio_port.connect_check_send(target, payload, **options))
     else:
         report = asyncio.run(asyncio_port.connect_check_send(target, payload, **options))
     if args.json:
@@ -266,6 +277,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     demo.add_argument("--json", action="store_true", help="print one JSON object, no table")
     demo.add_argument(
+        "--uvloop",
+        action="store_true",
+        help=f"run the asyncio port on uvloop (reported as asyncio+uvloop); {UVLOOP_HINT}",
+    )
+    demo.add_argument(
         "--plot",
         type=Path,
         metavar="FILE",
@@ -289,9 +305,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     send.add_argument(
         "--port",
-        choices=("trio", "asyncio"),
+        choices=("trio", "asyncio", "asyncio+uvloop"),
         default="trio",
-        help="which port runs the workflow (default: trio)",
+        help="which port runs the workflow; asyncio+uvloop is the asyncio port on uvloop "
+        f"({UVLOOP_HINT}) (default: trio)",
     )
     send.add_argument(
         "--timeout",

@@ -24,9 +24,19 @@ from ._core import SendReport, format_address
 from ._demo_kit import KITS, Kit, Net, PortName, open_fds
 from .servers import ipv6_loopback
 
-__all__ = ["PORTS", "SCENARIOS", "Kit", "Scenario", "run_scenario", "scenario_names"]
+__all__ = [
+    "PORTS",
+    "PORTS_ON_UVLOOP",
+    "SCENARIOS",
+    "Kit",
+    "Scenario",
+    "run_scenario",
+    "scenario_names",
+]
 
-PORTS: Final[tuple[PortName, ...]] = ("trio", "asyncio")
+PORTS: Final[tuple[str, ...]] = ("trio", "asyncio")
+# demo --uvloop: the asyncio port runs on uvloop instead of asyncio's own loop.
+PORTS_ON_UVLOOP: Final[tuple[str, ...]] = ("trio", "asyncio+uvloop")
 Result: TypeAlias = dict[str, Any]
 
 STATUSES: Final = ("ok", "error", "timeout", "cancelled")
@@ -350,21 +360,31 @@ async def _measured(kit: Kit, scenario: Scenario, net: Net) -> Result:
     return result
 
 
-def run_scenario(scenario: Scenario, port: PortName) -> Result:
+def run_scenario(scenario: Scenario, port: str) -> Result:
     """Run ``scenario`` on one port, with fresh servers; return a JSON-ready dict.
+
+    ``port`` is ``"trio"``, ``"asyncio"`` or ``"asyncio+uvloop"`` (the asyncio port on
+    uvloop's event loop, which must be installed).
 
     The dict holds ``outcome``, ``time_s``, ``bytes_sent`` (``None`` when unknown),
     ``attempts`` (``Attempt.to_dict()`` rows, times from the scenario's start, each with
     its ``target``), ``error``, ``as_expected``, ``detail`` and ``left_behind``
     (``{"fds": n, "tasks": n}``).
     """
-    kit = KITS[port]()
+    name: PortName = "trio" if port == "trio" else "asyncio"
+    kit = KITS[name]()
     wall = time.perf_counter()
     with Net() as net:
         if port == "trio":
             result = trio.run(_measured, kit, scenario, net)
-        else:
+        elif port == "asyncio+uvloop":
+            import uvloop  # an optional extra: imported only when asked for
+
+            result = uvloop.run(_measured(kit, scenario, net))
+        elif port == "asyncio":
             result = asyncio.run(_measured(kit, scenario, net))
+        else:
+            raise ValueError(f"port must be 'trio', 'asyncio' or 'asyncio+uvloop', got {port!r}")
     result["wall_s"] = time.perf_counter() - wall
     return result
 
