@@ -14,9 +14,9 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Final, Literal, Protocol, TypeAlias
+from typing import Any, Final, Literal, Protocol, TypeAlias, TypeVar
 
 import trio
 
@@ -24,7 +24,17 @@ from . import asyncio_port, trio_port
 from ._core import Attempt, SendReport
 from .servers import LoopbackServer, Mode, refusing_socket
 
-__all__ = ["KITS", "AsyncioKit", "Kit", "Net", "Port", "PortName", "TrioKit", "open_fds"]
+__all__ = [
+    "KITS",
+    "AsyncioKit",
+    "Kit",
+    "Net",
+    "Port",
+    "PortName",
+    "TrioKit",
+    "open_fds",
+    "run_on",
+]
 
 PortName: TypeAlias = Literal["trio", "asyncio"]
 SockAddr: TypeAlias = tuple[Any, ...]
@@ -201,6 +211,26 @@ class AsyncioKit(Kit):
 
 
 KITS: Final[dict[PortName, type[Kit]]] = {"trio": TrioKit, "asyncio": AsyncioKit}
+
+T = TypeVar("T")
+
+
+def run_on(port: str, async_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``async_fn()`` to completion on ``port``'s framework, in a fresh event loop.
+
+    ``port`` is ``"trio"``, ``"asyncio"`` or ``"asyncio+uvloop"`` (asyncio on uvloop's
+    event loop, which must be installed).
+    """
+    if port == "trio":
+        return trio.run(async_fn)
+    if port == "asyncio+uvloop":
+        import uvloop  # an optional extra: imported only when asked for
+
+        result: T = uvloop.run(async_fn())
+        return result
+    if port == "asyncio":
+        return asyncio.run(async_fn())
+    raise ValueError(f"port must be 'trio', 'asyncio' or 'asyncio+uvloop', got {port!r}")
 
 
 # --------------------------------------------------------------------------------------

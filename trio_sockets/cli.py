@@ -9,7 +9,6 @@ value. ``python -m trio_sockets`` is the same command.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import importlib.util
 import json
@@ -24,10 +23,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final, NoReturn
 
-import trio
-
 from . import __version__, asyncio_port, trio_port
 from ._core import DEFAULT_TIMEOUT, SendReport, Target, TargetError
+from ._demo_kit import run_on
 from .servers import MODES, LoopbackServer
 
 __all__ = ["build_parser", "main"]
@@ -161,15 +159,10 @@ def _send(args: argparse.Namespace) -> int:
     if args.port == "asyncio+uvloop" and importlib.util.find_spec("uvloop") is None:
         return _fail("send", f"--port asyncio+uvloop needs uvloop: {UVLOOP_HINT}")
     options = {"timeout": args.timeout, "read_reply": args.reply}
-    report: SendReport
-    if args.port == "trio":
-        report = trio.run(lambda: trio_port.connect_check_send(target, payload, **options))
-    elif args.port == "asyncio+uvloop":
-        import uvloop
-
-        report = uvloop.run(asyncio_port.connect_check_send(target, payload, **options))
-    else:
-        report = asyncio.run(asyncio_port.connect_check_send(target, payload, **options))
+    port = trio_port if args.port == "trio" else asyncio_port
+    report: SendReport = run_on(
+        args.port, lambda: port.connect_check_send(target, payload, **options)
+    )
     if args.json:
         print(json.dumps(report.to_dict() | {"port": args.port}, indent=2))
     else:

@@ -11,17 +11,14 @@ A run returns a framework-neutral, JSON-ready dict (see :func:`run_scenario`).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, TypeAlias
 
-import trio
-
 from ._core import SendReport, format_address
-from ._demo_kit import KITS, Kit, Net, PortName, open_fds
+from ._demo_kit import KITS, Kit, Net, PortName, open_fds, run_on
 from .servers import ipv6_loopback
 
 __all__ = [
@@ -375,16 +372,7 @@ def run_scenario(scenario: Scenario, port: str) -> Result:
     kit = KITS[name]()
     wall = time.perf_counter()
     with Net() as net:
-        if port == "trio":
-            result = trio.run(_measured, kit, scenario, net)
-        elif port == "asyncio+uvloop":
-            import uvloop  # an optional extra: imported only when asked for
-
-            result = uvloop.run(_measured(kit, scenario, net))
-        elif port == "asyncio":
-            result = asyncio.run(_measured(kit, scenario, net))
-        else:
-            raise ValueError(f"port must be 'trio', 'asyncio' or 'asyncio+uvloop', got {port!r}")
+        result = run_on(port, lambda: _measured(kit, scenario, net))
     result["wall_s"] = time.perf_counter() - wall
     return result
 
