@@ -17,7 +17,7 @@ import pytest
 
 from trio_sockets import _asyncio_tools as tools
 from trio_sockets import asyncio_port as ap
-from trio_sockets._core import FAIL_FAST_TEXT
+from trio_sockets._reports import FAIL_FAST_TEXT
 
 Main = Callable[[], Awaitable[None]]
 Runner = Callable[[Main], None]

@@ -16,22 +16,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trio_sockets._core import (
-    DEFAULT_DELAY,
+from trio_sockets._addresses import (
     AddrInfo,
+    format_address,
+    numeric_addrinfo,
+    reorder_for_rfc_8305_section_4,
+)
+from trio_sockets._checks import (
+    DEFAULT_DELAY,
     Options,
-    Target,
-    TargetError,
     check_callback,
     check_count,
     check_local_address,
     check_payload,
     check_seconds,
-    format_address,
-    numeric_addrinfo,
-    parse_targets,
-    reorder_for_rfc_8305_section_4,
 )
+from trio_sockets._errors import TargetError
+from trio_sockets._targets import Target, parse_targets
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,22 +8,19 @@ import socket
 
 import pytest
 
-from trio_sockets._core import (
+from trio_sockets._checks import local_address_error
+from trio_sockets._errors import ConnectError, SendError, describe_error, resolve_error
+from trio_sockets._reply import ReplyBuffer
+from trio_sockets._reports import (
     FAIL_FAST_TEXT,
     PHASES,
     Attempt,
     AttemptLog,
-    ConnectError,
-    ReplyBuffer,
     ReportBuilder,
-    SendError,
     SendReport,
-    Target,
     cancelled_report,
-    describe_error,
-    local_address_error,
-    resolve_error,
 )
+from trio_sockets._targets import Target
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -15,7 +15,7 @@ import time
 import pytest
 from conftest import Port, connections_before_one_more, refusing_port
 
-from trio_sockets._core import ConnectError
+from trio_sockets._errors import ConnectError
 from trio_sockets.servers import LoopbackServer
 
 DELAY = 0.4  # seconds: the happy-eyeballs delay of the staircase test

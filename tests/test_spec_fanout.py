@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from conftest import Port, connections_before_one_more, refusing_port
 
-from trio_sockets._core import FAIL_FAST_TEXT
+from trio_sockets._reports import FAIL_FAST_TEXT
 from trio_sockets.servers import LoopbackServer
 
 PAYLOAD = b"fan-out\n" * 16

@@ -14,7 +14,7 @@ import socket
 import pytest
 from conftest import Port
 
-from trio_sockets._core import SendError
+from trio_sockets._errors import SendError
 from trio_sockets.servers import LoopbackServer
 
 MiB = 1 << 20

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import Port, connections_before_one_more, refusing_port
 
-from trio_sockets._core import PHASES
+from trio_sockets._reports import PHASES
 from trio_sockets.servers import LoopbackServer
 
 PAYLOAD = b"connect, check, send\n" * 100

@@ -16,7 +16,7 @@ import trio.testing
 
 import trio_sockets
 from trio_sockets import SendError, SendReport
-from trio_sockets._core import FAIL_FAST_TEXT
+from trio_sockets._reports import FAIL_FAST_TEXT
 from trio_sockets.testing import FakeNetwork, FakeSocket
 
 pytestmark = pytest.mark.timeout(30)

@@ -4,7 +4,7 @@
 twin, with the same names and signatures, is :mod:`trio_sockets.asyncio_port`.
 """
 
-from ._core import DEFAULT_DELAY, DEFAULT_TIMEOUT
+from ._checks import DEFAULT_DELAY, DEFAULT_TIMEOUT
 from .trio_port import (
     Attempt,
     ConnectError,

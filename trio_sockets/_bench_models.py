@@ -32,7 +32,7 @@ from typing import Final, TypeAlias
 import trio
 
 from . import asyncio_port, trio_port
-from ._core import DEFAULT_TIMEOUT
+from ._checks import DEFAULT_TIMEOUT
 
 __all__ = [
     "MODELS",

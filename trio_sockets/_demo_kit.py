@@ -21,7 +21,7 @@ from typing import Any, Final, Literal, Protocol, TypeAlias, TypeVar
 import trio
 
 from . import asyncio_port, trio_port
-from ._core import Attempt, SendReport
+from ._reports import Attempt, SendReport
 from .servers import LoopbackServer, Mode, refusing_socket
 
 __all__ = [

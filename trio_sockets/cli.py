@@ -24,8 +24,11 @@ from types import FrameType
 from typing import Any, Final, NoReturn
 
 from . import __version__, asyncio_port, trio_port
-from ._core import DEFAULT_TIMEOUT, SendReport, Target, TargetError
+from ._checks import DEFAULT_TIMEOUT
 from ._demo_kit import run_on
+from ._errors import TargetError
+from ._reports import SendReport
+from ._targets import Target
 from .servers import MODES, LoopbackServer
 
 __all__ = ["build_parser", "main"]

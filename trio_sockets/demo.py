@@ -17,8 +17,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, TypeAlias
 
-from ._core import SendReport, format_address
+from ._addresses import format_address
 from ._demo_kit import KITS, Kit, Net, PortName, open_fds, run_on
+from ._reports import SendReport
 from .servers import ipv6_loopback
 
 __all__ = [

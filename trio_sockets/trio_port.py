@@ -17,37 +17,32 @@ from types import TracebackType
 
 import trio
 
-from ._core import (
+from ._addresses import AddrInfo, numeric_addrinfo, reorder_for_rfc_8305_section_4
+from ._checks import (
     DEFAULT_DELAY,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_REPLY_BYTES,
     DEFAULT_RECEIVE_BYTES,
     DEFAULT_TIMEOUT,
-    FAIL_FAST_TEXT,
-    AddrInfo,
-    Attempt,
-    AttemptLog,
-    ConnectError,
     Options,
-    ReplyBuffer,
-    ReportBuilder,
-    SendError,
-    SendReport,
-    Target,
-    TargetError,
-    cancelled_report,
     check_callback,
     check_count,
     check_local_address,
     check_payload,
     check_seconds,
-    describe_error,
     local_address_error,
-    numeric_addrinfo,
-    parse_targets,
-    reorder_for_rfc_8305_section_4,
-    resolve_error,
 )
+from ._errors import ConnectError, SendError, TargetError, describe_error, resolve_error
+from ._reply import ReplyBuffer
+from ._reports import (
+    FAIL_FAST_TEXT,
+    Attempt,
+    AttemptLog,
+    ReportBuilder,
+    SendReport,
+    cancelled_report,
+)
+from ._targets import Target, parse_targets
 
 __all__ = [
     "Attempt",

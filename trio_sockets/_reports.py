@@ -1,0 +1,237 @@
+"""Attempts and reports: what happened to one target, built as the workflow goes.
+
+Together with :mod:`~trio_sockets._errors`, :mod:`~trio_sockets._targets`,
+:mod:`~trio_sockets._checks`, :mod:`~trio_sockets._addresses` and
+:mod:`~trio_sockets._reply`, this is the I/O-free core shared by both ports. Everything
+there is about the workflow, not about concurrency: parsing targets, checking arguments,
+ordering addresses (RFC 8305), recording connection attempts, assembling the reply and
+building reports. Like h11, it "contains no I/O code whatsoever": no ``await``, no clock
+(the ports pass the time in), no socket calls. That keeps it testable with plain
+synchronous tests, and it keeps the two ports honest: whatever differs between
+``trio_port.py`` and ``asyncio_port.py`` is about the concurrency model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Final, Literal, TypeAlias, cast
+
+from ._addresses import SockAddr, family_name, format_address, json_address
+from ._errors import ConnectError
+from ._targets import Target
+
+__all__ = [
+    "PHASES",
+    "Attempt",
+    "AttemptLog",
+    "ReportBuilder",
+    "SendReport",
+    "cancelled_report",
+]
+
+Status: TypeAlias = Literal["ok", "error", "timeout", "cancelled"]
+Outcome: TypeAlias = Literal["connected", "failed", "cancelled"]
+
+PHASES: Final = ("resolve", "connect", "check", "send", "reply")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Attempt:
+    """One connection attempt: where, when (seconds since the workflow started), how it ended."""
+
+    address: SockAddr
+    family: int
+    started_s: float
+    ended_s: float
+    outcome: Outcome
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``family`` becomes its name, e.g. ``"AF_INET6"``."""
+        return {
+            "address": json_address(self.address),
+            "family": family_name(self.family),
+            "started_s": self.started_s,
+            "ended_s": self.ended_s,
+            "outcome": self.outcome,
+            "error": self.error,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SendReport:
+    """What happened to one target: status, bytes sent, reply, attempts and phase times."""
+
+    target: Target
+    status: Status
+    address: SockAddr | None = None
+    bytes_sent: int = 0
+    reply: bytes | None = None
+    error: str | None = None
+    attempts: tuple[Attempt, ...] = ()
+    resolve_s: float = 0.0
+    connect_s: float = 0.0
+    check_s: float = 0.0
+    send_s: float = 0.0
+    reply_s: float = 0.0
+    total_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the payload was delivered (and the reply read, if asked for)."""
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the reply is text when it decodes as UTF-8, else hex."""
+        reply: str | None = None
+        encoding: str | None = None
+        if self.reply is not None:
+            try:
+                reply, encoding = self.reply.decode("utf-8"), "utf-8"
+            except UnicodeDecodeError:
+                reply, encoding = self.reply.hex(), "hex"
+        return {
+            "target": str(self.target),
+            "status": self.status,
+            "ok": self.ok,
+            "address": json_address(self.address),
+            "bytes_sent": self.bytes_sent,
+            "reply": reply,
+            "reply_encoding": encoding,
+            "error": self.error,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "resolve_s": self.resolve_s,
+            "connect_s": self.connect_s,
+            "check_s": self.check_s,
+            "send_s": self.send_s,
+            "reply_s": self.reply_s,
+            "total_s": self.total_s,
+        }
+
+
+_RUNNING: Final = -1.0  # the ended_s of an attempt that has not ended yet
+
+# An attempt while it runs: (address, family, started_s). It becomes an Attempt when it
+# ends, and not before: a frozen dataclass is dear to build, and every workflow makes at
+# least one attempt.
+_Running: TypeAlias = tuple[SockAddr, int, float]
+
+
+class AttemptLog:
+    """Records connection attempts as they start and end (times given by the caller).
+
+    The log is mutable and lives outside the race, so that whatever ends the race (a
+    winner, a failure, a deadline, a cancellation) the attempts made so far can still be
+    reported. ``connect_at`` is when resolving ended and connecting began; the ports
+    set it.
+    """
+
+    __slots__ = ("_log", "connect_at", "start")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.connect_at: float | None = None
+        self._log: list[Attempt | _Running] = []
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        """Every attempt so far, in start order; one still running has ended_s -1.0."""
+        return [
+            entry if isinstance(entry, Attempt) else Attempt(*entry, _RUNNING, "cancelled")
+            for entry in self._log
+        ]
+
+    def started(self, sockaddr: SockAddr, family: int, now: float) -> int:
+        self._log.append((sockaddr, family, now - self.start))
+        return len(self._log) - 1
+
+    def ended(self, index: int, outcome: Outcome, now: float, error: str | None = None) -> None:
+        entry = self._log[index]
+        if isinstance(entry, Attempt):  # ended again: an attempt that connected too late
+            entry = (entry.address, entry.family, entry.started_s)
+        address, family, started_s = entry
+        self._log[index] = Attempt(address, family, started_s, now - self.start, outcome, error)
+
+    def close_all(self, now: float) -> tuple[Attempt, ...]:
+        """Mark attempts still running as cancelled, now; return every attempt."""
+        for index, entry in enumerate(self._log):
+            if not isinstance(entry, Attempt):
+                self.ended(index, "cancelled", now)
+        return tuple(self._log)  # type: ignore[arg-type]  # each one has ended now
+
+    def connect_error(self, target: Target, errors: list[OSError], now: float) -> ConnectError:
+        """The :class:`ConnectError` for a race in which no attempt connected."""
+        attempts = self.close_all(now)
+        details = "; ".join(f"{format_address(a.address)}: {a.error}" for a in attempts)
+        message = f"all {len(attempts)} connection attempts to {target} failed: {details}"
+        if len(attempts) == 1:
+            message = f"connection to {target} failed: {details}"
+        return ConnectError(message, attempts=attempts, errors=tuple(errors))
+
+
+class ReportBuilder(AttemptLog):
+    """Collects one workflow's progress; :meth:`finish` turns it into a :class:`SendReport`.
+
+    The ports keep ``address``, ``bytes_sent`` and ``reply`` current, and set when each
+    phase began (``connect_at``, ``check_at``, ``send_at``, ``reply_at``; resolving
+    begins at ``start``), so that a report made after a deadline or a cancellation still
+    tells how far the workflow got. Plain attributes, not a method: the ports set them
+    on every workflow, and a call costs more than the rest of the bookkeeping.
+    """
+
+    __slots__ = ("address", "bytes_sent", "check_at", "reply", "reply_at", "send_at", "target")
+
+    def __init__(self, target: Target, start: float) -> None:
+        super().__init__(start)
+        self.target = target
+        self.address: SockAddr | None = None
+        self.bytes_sent = 0
+        self.reply: bytes | None = None
+        self.check_at: float | None = None
+        self.send_at: float | None = None
+        self.reply_at: float | None = None
+
+    def _phase_starts(self) -> list[float]:
+        # The phases run in order, so those reached so far are a prefix of PHASES.
+        starts = [self.start, self.connect_at, self.check_at, self.send_at, self.reply_at]
+        reached = starts.index(None) if None in starts else len(starts)
+        return cast("list[float]", starts[:reached])
+
+    @property
+    def phase(self) -> str:
+        """The phase the workflow is in (or ended in): ``"resolve"`` ... ``"reply"``."""
+        return PHASES[len(self._phase_starts()) - 1]
+
+    def finish(self, status: Status, now: float, error: str | None = None) -> SendReport:
+        starts = self._phase_starts()
+        # Each phase lasts until the next one began; the last one reached, until now.
+        durations = [end - begin for begin, end in zip(starts, [*starts[1:], now], strict=True)]
+        resolve_s, connect_s, check_s, send_s, reply_s = durations + [0.0] * (
+            len(PHASES) - len(durations)
+        )
+        return SendReport(
+            target=self.target,
+            status=status,
+            address=self.address,
+            bytes_sent=self.bytes_sent,
+            reply=self.reply,
+            error=error,
+            attempts=self.close_all(now),
+            resolve_s=resolve_s,
+            connect_s=connect_s,
+            check_s=check_s,
+            send_s=send_s,
+            reply_s=reply_s,
+            total_s=now - self.start,
+        )
+
+    def timeout_text(self, timeout: float | None) -> str:
+        return f"TimeoutError: deadline of {timeout:g} s passed during {self.phase}"
+
+
+def cancelled_report(target: Target, why: str) -> SendReport:
+    """The report of a target that never started (fail_fast stopped the fan-out)."""
+    return SendReport(target=target, status="cancelled", error=why)
+
+
+FAIL_FAST_TEXT: Final = "Cancelled: fail_fast stopped the fan-out after a failed target"

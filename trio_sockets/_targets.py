@@ -1,0 +1,140 @@
+"""Targets: ``Target``, its parsing, and the checks that name the offending value.
+
+Part of the sans-I/O core: no ``await``, no clock, no socket calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Iterable
+
+from ._errors import TargetError
+
+__all__ = ["Target", "parse_targets"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Target:
+    """Where to connect: a host name or IP literal, and a TCP port (1..65535)."""
+
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        problem = _target_problem(self.host, self.port)
+        if problem is not None:
+            raise TargetError(f"{problem} in {self!r}")
+
+    @classmethod
+    def parse(cls, value: object) -> Target:
+        """Parse ``Target``, ``"host:port"``, ``"[v6-literal]:port"`` or ``(host, port)``.
+
+        Raises:
+            TargetError: the value has no port, a port that is not an integer in
+                1..65535 (service names such as ``http`` are refused), an empty host, a
+                host with whitespace or control characters, or a host that is not a string.
+        """
+        if isinstance(value, Target):
+            return value
+        if isinstance(value, str):
+            host, port_text = _split_host_port(value)
+            port: object = _parse_port(port_text, value)
+        elif isinstance(value, tuple):
+            if len(value) != 2:
+                raise TargetError(f"target tuple must be (host, port), got {value!r}")
+            host, port = value
+            if isinstance(host, str) and host.startswith("[") and host.endswith("]"):
+                host = host[1:-1]
+            if isinstance(port, str):
+                port = _parse_port(port, value)
+        else:
+            raise TargetError(
+                f"target must be 'host:port', '[v6]:port', (host, port) or a Target, got {value!r}"
+            )
+        try:
+            return cls(host, port)  # type: ignore[arg-type]  # checked by __post_init__
+        except TargetError:
+            # Checked once, by the constructor; only a refusal asks again, so that the
+            # message can name the whole value rather than the Target it would have made.
+            raise TargetError(f"{_target_problem(host, port)} in target {value!r}") from None
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def _split_host_port(value: str) -> tuple[str, str]:
+    if value.startswith("["):
+        end = value.find("]")
+        if end == -1:
+            raise TargetError(f"missing ']' in IPv6 target {value!r}")
+        host, rest = value[1:end], value[end + 1 :]
+        if not rest.startswith(":"):
+            raise TargetError(f"no port in target {value!r} (expected '[v6-literal]:port')")
+        if not _is_ip(host, version=6):
+            raise TargetError(f"{host!r} in {value!r} is not an IPv6 literal")
+        return host, rest[1:]
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        raise TargetError(f"no port in target {value!r} (expected 'host:port')")
+    if ":" in host:
+        raise TargetError(f"IPv6 literal must be in brackets, as '[{host}]:{port}', got {value!r}")
+    return host, port
+
+
+def _parse_port(text: str, value: object) -> int:
+    # str.isdigit() accepts other scripts' digits and superscripts; ports are ASCII.
+    if not (text.isascii() and text.isdigit()):
+        raise TargetError(f"port must be an integer in 1..65535, got {text!r} in {value!r}")
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise TargetError(f"port must be in 1..65535, got {port} in {value!r}")
+    return port
+
+
+def _target_problem(host: object, port: object) -> str | None:
+    """What is wrong with a target's host or port, or ``None`` when both are valid."""
+    if not isinstance(host, str):
+        return f"host must be a string, got {host!r}"
+    if not host:
+        return "empty host"
+    # isprintable() is False for every control and whitespace character but " ".
+    if " " in host or not host.isprintable():
+        return f"host {host!r} contains whitespace or control characters"
+    # str(Target) writes "host:port" or "[v6]:port"; a host with brackets, or with a
+    # colon that is not an IPv6 literal's, could not be read back.
+    if "[" in host or "]" in host:
+        return f"host {host!r} contains '[' or ']'"
+    if ":" in host and not _is_ip(host, version=6):
+        return f"host {host!r} contains ':' but is not an IPv6 literal"
+    if not host.isascii():
+        try:
+            host.encode("idna")
+        except UnicodeError as exc:
+            return f"host {host!r} is not a valid host name ({exc})"
+    if isinstance(port, bool) or not isinstance(port, int):
+        return f"port must be an integer in 1..65535, got {port!r}"
+    if not 1 <= port <= 65535:
+        return f"port must be in 1..65535, got {port!r}"
+    return None
+
+
+def _is_ip(text: str, version: int | None = None) -> bool:
+    try:
+        address = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return False
+    return version is None or address.version == version
+
+
+def parse_targets(targets: Iterable[object]) -> list[Target]:
+    """Parse every target before any I/O; the error names the bad one and its index."""
+    if isinstance(targets, (str, bytes, Target)):
+        raise TargetError(f"targets must be a list of targets, got a single {targets!r}")
+    parsed = []
+    for index, value in enumerate(targets):
+        try:
+            parsed.append(Target.parse(value))
+        except TargetError as exc:
+            raise TargetError(f"target #{index}: {exc}") from None
+    return parsed
