@@ -13,7 +13,7 @@ import socket
 from typing import Any
 
 from trio_sockets import asyncio_port
-from trio_sockets.servers import LoopbackServer, ipv6_loopback
+from trio_sockets.testing import LoopbackServer, ipv6_loopback
 
 
 def resolver(*sockaddrs: tuple[Any, ...]) -> Any:

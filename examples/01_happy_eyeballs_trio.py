@@ -13,7 +13,7 @@ from typing import Any
 import trio
 
 from trio_sockets import trio_port
-from trio_sockets.servers import LoopbackServer, ipv6_loopback
+from trio_sockets.testing import LoopbackServer, ipv6_loopback
 
 
 class Resolver(trio.abc.HostnameResolver):

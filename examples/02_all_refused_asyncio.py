@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from trio_sockets import ConnectError, asyncio_port
-from trio_sockets.servers import refusing_socket
+from trio_sockets.testing import refusing_socket
 
 
 def resolver(*sockaddrs: tuple[Any, ...]) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 import trio
 
 from trio_sockets import ConnectError, trio_port
-from trio_sockets.servers import refusing_socket
+from trio_sockets.testing import refusing_socket
 
 
 class Resolver(trio.abc.HostnameResolver):

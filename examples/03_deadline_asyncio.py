@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from trio_sockets import asyncio_port
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.testing import LoopbackServer
 
 
 async def main(hole: LoopbackServer) -> None:

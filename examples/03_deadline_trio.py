@@ -10,7 +10,7 @@ from __future__ import annotations
 import trio
 
 from trio_sockets import trio_port
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.testing import LoopbackServer
 
 
 async def main(hole: LoopbackServer) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import socket
 
 from trio_sockets import asyncio_port
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.testing import LoopbackServer
 
 PAYLOAD = bytes(1024 * 1024)
 

@@ -12,7 +12,7 @@ import socket
 import trio
 
 from trio_sockets import trio_port
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.testing import LoopbackServer
 
 PAYLOAD = bytes(1024 * 1024)
 

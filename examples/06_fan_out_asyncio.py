@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 
 from trio_sockets import SendReport, asyncio_port
-from trio_sockets.servers import LoopbackServer, refusing_socket
+from trio_sockets.testing import LoopbackServer, refusing_socket
 
 
 def progress(report: SendReport) -> None:

@@ -12,7 +12,7 @@ import contextlib
 import trio
 
 from trio_sockets import SendReport, trio_port
-from trio_sockets.servers import LoopbackServer, refusing_socket
+from trio_sockets.testing import LoopbackServer, refusing_socket
 
 
 def progress(report: SendReport) -> None:

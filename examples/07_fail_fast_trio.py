@@ -12,7 +12,7 @@ import contextlib
 import trio
 
 from trio_sockets import trio_port
-from trio_sockets.servers import LoopbackServer, refusing_socket
+from trio_sockets.testing import LoopbackServer, refusing_socket
 
 
 async def main(targets: list[str]) -> None:

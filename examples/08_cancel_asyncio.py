@@ -14,7 +14,7 @@ import socket
 import stat
 
 from trio_sockets import asyncio_port
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.testing import LoopbackServer
 
 
 def client_sockets(server_ports: set[int]) -> int:

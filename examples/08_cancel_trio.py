@@ -15,7 +15,7 @@ import stat
 import trio
 
 from trio_sockets import trio_port
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.testing import LoopbackServer
 
 
 def client_sockets(server_ports: set[int]) -> int:

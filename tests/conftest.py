@@ -37,7 +37,7 @@ import trio
 
 from trio_sockets import asyncio_port, trio_port
 from trio_sockets._asyncio_tools import move_on_after as asyncio_move_on_after
-from trio_sockets.servers import LoopbackServer, refusing_socket
+from trio_sockets.testing import LoopbackServer, refusing_socket
 
 try:
     import uvloop

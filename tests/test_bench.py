@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from trio_sockets import bench
-from trio_sockets._bench_models import Workload
+from trio_sockets.bench._models import Workload
 
 RESULT_KEYS = {
     "scenario",

@@ -25,7 +25,7 @@ import pytest
 
 from trio_sockets import demo
 from trio_sockets.cli import build_parser, main
-from trio_sockets.servers import LoopbackServer, ipv6_loopback, refusing_socket
+from trio_sockets.testing import LoopbackServer, ipv6_loopback, refusing_socket
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None

@@ -16,7 +16,7 @@ import pytest
 from conftest import Port, connections_before_one_more, refusing_port
 
 from trio_sockets._errors import ConnectError
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.testing import LoopbackServer
 
 DELAY = 0.4  # seconds: the happy-eyeballs delay of the staircase test
 LATE = 0.2  # seconds: how late a loaded machine may start the next attempt

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 from conftest import Port
 
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.testing import LoopbackServer
 
 PAYLOAD = bytes(range(256)) * 64  # 16 KiB
 

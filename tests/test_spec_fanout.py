@@ -18,7 +18,7 @@ import pytest
 from conftest import Port, connections_before_one_more, refusing_port
 
 from trio_sockets._reports import FAIL_FAST_TEXT
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.testing import LoopbackServer
 
 PAYLOAD = b"fan-out\n" * 16
 SLACK = 0.75  # seconds: how late a loaded CI machine may be

@@ -15,7 +15,7 @@ import pytest
 from conftest import Port
 
 from trio_sockets._errors import SendError
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.testing import LoopbackServer
 
 MiB = 1 << 20
 

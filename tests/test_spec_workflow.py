@@ -17,7 +17,7 @@ import pytest
 from conftest import Port, connections_before_one_more, refusing_port
 
 from trio_sockets._reports import PHASES
-from trio_sockets.servers import LoopbackServer
+from trio_sockets.testing import LoopbackServer
 
 PAYLOAD = b"connect, check, send\n" * 100
 SLACK = 0.75  # seconds: how late a loaded CI machine may be

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ._reports import SendReport
+from .._reports import SendReport
 
 __all__ = ["PLOT_SUFFIXES", "demo_table", "format_bytes", "render_plot", "report_text"]
 

@@ -23,13 +23,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final, NoReturn
 
-from . import __version__, asyncio_port, trio_port
-from ._checks import DEFAULT_TIMEOUT
-from ._demo_kit import run_on
-from ._errors import TargetError
-from ._reports import SendReport
-from ._targets import Target
-from .servers import MODES, LoopbackServer
+from .. import __version__, asyncio_port, trio_port
+from .._checks import DEFAULT_TIMEOUT
+from .._errors import TargetError
+from .._reports import SendReport
+from .._targets import Target
+from ..demo._kit import run_on
+from ..testing.servers import MODES, LoopbackServer
 
 __all__ = ["build_parser", "main"]
 
@@ -49,7 +49,7 @@ def _fail(command: str, message: str) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from . import demo  # the scenarios, their servers and rich: only when asked for
+    from .. import demo  # the scenarios, their servers and rich: only when asked for
 
     try:
         scenarios = demo.select(args.scenarios)
@@ -61,7 +61,7 @@ def _demo(args: argparse.Namespace) -> int:
         return _fail("demo", f"--uvloop needs uvloop, which is not installed: {UVLOOP_HINT}")
     plot: Path | None = args.plot
     if plot is not None:
-        from ._render import PLOT_SUFFIXES
+        from ..demo._render import PLOT_SUFFIXES
 
         if plot.suffix.lower() not in PLOT_SUFFIXES:
             return _fail("demo", f"--plot {str(plot)!r}: the file name must end in .png or .svg")
@@ -73,7 +73,7 @@ def _demo(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from . import _render
+    from ..demo import _render
 
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
@@ -169,7 +169,7 @@ def _send(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict() | {"port": args.port}, indent=2))
     else:
-        from ._render import report_text
+        from ..demo._render import report_text
 
         print(report_text(report))
     return 0 if report.ok else 1
@@ -233,7 +233,7 @@ def _add_bench(subparsers: Any, wanted: bool) -> None:
     if not wanted:
         return  # `trio-sockets --help` need not import the benchmark
     try:
-        from . import bench  # type: ignore[attr-defined, unused-ignore]
+        from .. import bench  # type: ignore[attr-defined, unused-ignore]
     except ImportError as exc:
         reason = str(exc)
         parser.set_defaults(
@@ -259,7 +259,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from .demo import scenario_names  # cheap: no servers start on import
+    from ..demo import scenario_names  # cheap: no servers start on import
 
     names = ", ".join(scenario_names())
     demo = sub.add_parser(

@@ -17,10 +17,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, TypeAlias
 
-from ._addresses import format_address
-from ._demo_kit import KITS, Kit, Net, PortName, open_fds, run_on
-from ._reports import SendReport
-from .servers import ipv6_loopback
+from .._addresses import format_address
+from .._reports import SendReport
+from ..testing.servers import ipv6_loopback
+from ._kit import KITS, Kit, Net, PortName, open_fds, run_on
 
 __all__ = [
     "PORTS",

@@ -1,7 +1,7 @@
 """``trio-sockets bench``: the concurrency models measured side by side, on loopback.
 
 The connect-check-send workflow, run by both ports of trio_sockets and by the raw
-frameworks written the idiomatic way (see :mod:`trio_sockets._bench_models`), in four
+frameworks written the idiomatic way (see :mod:`trio_sockets.bench._models`), in four
 scenarios:
 
 - ``sequential``: connect, check, send 1 KiB, close, one connection at a time;
@@ -34,9 +34,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Final
 
-from ._bench_models import MODELS, ONLY_IN, SCENARIOS, Measurement, Workload, child_command, runs_in
-from ._bench_report import check_goals, render_table, summarize, write_plot
-from .servers import refusing_socket
+from ..testing.servers import refusing_socket
+from ._models import MODELS, ONLY_IN, SCENARIOS, Measurement, Workload, child_command, runs_in
+from ._report import check_goals, render_table, summarize, write_plot
 
 __all__ = ["BenchError", "add_arguments", "main", "run"]
 
@@ -220,11 +220,11 @@ def _check_options(
 
 
 class _Sink:
-    """The sink process: ``python -m trio_sockets._bench_sink``, and its byte count."""
+    """The sink process: ``python -m trio_sockets.bench._sink``, and its byte count."""
 
     def __init__(self, host: str) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "trio_sockets._bench_sink", host],
+            [sys.executable, "-m", "trio_sockets.bench._sink", host],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -371,7 +371,3 @@ def _progress(total: int, wanted: bool) -> Iterator[Any]:
                 bar.update(task, description=description)
 
         yield advance
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """The benchmark's sink process: a loopback sink and a blackhole, away from the models.
 
-``trio-sockets bench`` starts ``python -m trio_sockets._bench_sink HOST``. It prints one
+``trio-sockets bench`` starts ``python -m trio_sockets.bench._sink HOST``. It prints one
 JSON line, ``{"port": ..., "blackhole_port": ...}``, then answers one command per line
 on stdin:
 
@@ -18,7 +18,7 @@ import json
 import sys
 import time
 
-from .servers import LoopbackServer, blackhole_listener
+from ..testing.servers import LoopbackServer, blackhole_listener
 
 # Connections the kernel may queue for the sink to accept (capped by net.core.somaxconn).
 # LoopbackServer listens with 1024; a model that runs ahead of the sink by more than that

@@ -8,7 +8,7 @@ written the idiomatic way for their framework, with nothing of ours in them.
 A measurement is one (scenario, model) pair in a fresh process, so that no model inherits
 another's warmed-up allocator, cached imports or leftover sockets::
 
-    python -m trio_sockets._bench_models SCENARIO MODEL HOST PORT [options]
+    python -m trio_sockets.bench._models SCENARIO MODEL HOST PORT [options]
 
 prints one JSON line: the seconds spent in the work itself (timed inside the event loop,
 so interpreter and loop start-up are left out), the bytes sent and the peak RSS.
@@ -31,8 +31,8 @@ from typing import Final, TypeAlias
 
 import trio
 
-from . import asyncio_port, trio_port
-from ._checks import DEFAULT_TIMEOUT
+from .. import asyncio_port, trio_port
+from .._checks import DEFAULT_TIMEOUT
 
 __all__ = [
     "MODELS",
@@ -419,7 +419,7 @@ def measure(work: Workload, model: str) -> Measurement:
 def child_command(work: Workload, model: str) -> list[str]:
     """The command line that measures ``model`` on ``work`` in a fresh interpreter."""
     return [
-        sys.executable, "-m", "trio_sockets._bench_models",
+        sys.executable, "-m", "trio_sockets.bench._models",
         work.scenario, model, work.host, str(work.port),
         f"--connections={work.connections}", f"--concurrency={work.concurrency}",
         f"--payload-bytes={work.payload_bytes}", f"--bulk-bytes={work.bulk_bytes}",
@@ -430,7 +430,7 @@ def child_command(work: Workload, model: str) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m trio_sockets._bench_models",
+        prog="python -m trio_sockets.bench._models",
         description="Measure one (scenario, model) pair; prints one JSON line.",
     )
     parser.add_argument("scenario", choices=SCENARIOS)

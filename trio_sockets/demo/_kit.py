@@ -20,9 +20,9 @@ from typing import Any, Final, Literal, Protocol, TypeAlias, TypeVar
 
 import trio
 
-from . import asyncio_port, trio_port
-from ._reports import Attempt, SendReport
-from .servers import LoopbackServer, Mode, refusing_socket
+from .. import asyncio_port, trio_port
+from .._reports import Attempt, SendReport
+from ..testing.servers import LoopbackServer, Mode, refusing_socket
 
 __all__ = [
     "KITS",

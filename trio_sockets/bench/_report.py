@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from ._bench_models import SCENARIOS, Measurement, Workload
+from ._models import SCENARIOS, Measurement, Workload
 
 __all__ = ["GOALS", "check_goals", "render_table", "summarize", "write_plot"]
 
