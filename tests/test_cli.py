@@ -497,3 +497,15 @@ def test_timeout_none_means_no_deadline() -> None:
     assert parsed.timeout is None
     parsed = build_parser(["send"]).parse_args(["send", "h:1", "--timeout", "inf"])
     assert math.isinf(parsed.timeout)
+
+
+def test_send_text_brackets_ipv6_addresses() -> None:
+    # The report text writes every address with the one formatter: [::1]:port for IPv6.
+    from trio_sockets import Attempt, SendReport, Target
+    from trio_sockets.demo._render import report_text
+
+    attempt = Attempt(("::1", 50089, 0, 0), socket.AF_INET6, 0.0, 0.001, "connected")
+    report = SendReport(Target("::1", 50089), "ok", address=attempt.address, attempts=(attempt,))
+    text = report_text(report)
+    assert text.startswith("ok: [::1]:50089 ([::1]:50089)\n")
+    assert "attempt [::1]:50089 connected" in text

@@ -144,10 +144,19 @@ def test_numeric_addrinfo_leaves_unparseable_literals_to_the_resolver(host: str)
         (("192.0.2.1", 80), "192.0.2.1:80"),
         (("2001:db8::1", 443, 0, 0), "[2001:db8::1]:443"),
         (("::1", 1), "[::1]:1"),
+        (("127.0.0.1", 80), "127.0.0.1:80"),
+        (("::1", 50089, 0, 0), "[::1]:50089"),
+        (("fe80::1%lo", 80, 0, 1), "[fe80::1%lo]:80"),
+        (["::1", 50089, 0, 0], "[::1]:50089"),  # a sockaddr read back from JSON
     ],
 )
 def test_format_address(sockaddr: tuple[Any, ...], text: str) -> None:
     assert format_address(sockaddr) == text
+
+
+def test_a_target_is_written_by_format_address() -> None:
+    assert str(Target("::1", 50089)) == format_address(("::1", 50089)) == "[::1]:50089"
+    assert str(Target("127.0.0.1", 80)) == format_address(("127.0.0.1", 80)) == "127.0.0.1:80"
 
 
 # --------------------------------------------------------------------------------------

@@ -7,11 +7,10 @@ Part of the sans-I/O core: no ``await``, no clock. ``numeric_addrinfo`` calls
 from __future__ import annotations
 
 import functools
+import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias
-
-from ._targets import _is_ip
 
 __all__ = [
     "AddrInfo",
@@ -26,6 +25,14 @@ __all__ = [
 # What getaddrinfo returns, one entry: (family, type, proto, canonname, sockaddr).
 AddrInfo: TypeAlias = tuple[int, int, int, str, tuple[Any, ...]]
 SockAddr: TypeAlias = tuple[Any, ...]
+
+
+def _is_ip(text: str, version: int | None = None) -> bool:
+    try:
+        address = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return False
+    return version is None or address.version == version
 
 
 @functools.lru_cache(maxsize=4096)
@@ -66,8 +73,14 @@ def reorder_for_rfc_8305_section_4(addrinfos: Iterable[AddrInfo]) -> list[AddrIn
     return ordered
 
 
-def format_address(sockaddr: SockAddr) -> str:
-    """``127.0.0.1:80`` or ``[::1]:80``."""
+def format_address(sockaddr: Sequence[Any]) -> str:
+    """Write a sockaddr as ``127.0.0.1:80`` or ``[::1]:80``: the one address formatter.
+
+    IPv6 hosts are bracketed, as RFC 3986 writes them in a URL, so that the port cannot
+    be read as part of the address (``::1:80`` could be either). Only the host and port
+    are written; an IPv6 sockaddr's flowinfo and scope id are not. A list (a sockaddr
+    read back from JSON) is accepted as well as a tuple.
+    """
     host, port = sockaddr[0], sockaddr[1]
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 

@@ -13,8 +13,7 @@ import socket
 from collections.abc import Callable
 from typing import Final
 
-from ._addresses import SockAddr, format_address
-from ._targets import _is_ip
+from ._addresses import SockAddr, _is_ip, format_address
 
 __all__ = [
     "DEFAULT_DELAY",

@@ -6,9 +6,9 @@ Part of the sans-I/O core: no ``await``, no clock, no socket calls.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 from collections.abc import Iterable
 
+from ._addresses import _is_ip, format_address
 from ._errors import TargetError
 
 __all__ = ["Target", "parse_targets"]
@@ -60,7 +60,7 @@ class Target:
             raise TargetError(f"{_target_problem(host, port)} in target {value!r}") from None
 
     def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return format_address((self.host, self.port))
 
 
 def _split_host_port(value: str) -> tuple[str, str]:
@@ -117,14 +117,6 @@ def _target_problem(host: object, port: object) -> str | None:
     if not 1 <= port <= 65535:
         return f"port must be in 1..65535, got {port!r}"
     return None
-
-
-def _is_ip(text: str, version: int | None = None) -> bool:
-    try:
-        address = ipaddress.ip_address(text.partition("%")[0])
-    except ValueError:
-        return False
-    return version is None or address.version == version
 
 
 def parse_targets(targets: Iterable[object]) -> list[Target]:

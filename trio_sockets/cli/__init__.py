@@ -24,6 +24,7 @@ from types import FrameType
 from typing import Any, Final, NoReturn
 
 from .. import __version__, asyncio_port, trio_port
+from .._addresses import format_address
 from .._checks import DEFAULT_TIMEOUT
 from .._errors import TargetError
 from .._reports import SendReport
@@ -195,7 +196,10 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         server = LoopbackServer(args.mode, args.host, args.port)
     except OSError as exc:
-        print(f"{PROG} serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(
+            f"{PROG} serve: cannot listen on {format_address((args.host, args.port))}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     in_main = threading.current_thread() is threading.main_thread()
     previous: dict[int, Any] = {}

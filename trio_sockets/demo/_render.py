@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .._addresses import format_address
 from .._reports import SendReport
 
 __all__ = ["PLOT_SUFFIXES", "demo_table", "format_bytes", "render_plot", "report_text"]
@@ -106,9 +107,7 @@ def render_plot(scenarios: Sequence[dict[str, Any]], ports: Sequence[str], path:
                 start, end = attempt["started_s"], attempt["ended_s"]
                 width = max(end - start, span / 150)  # an instant refusal still shows
                 axes.barh(y, width, left=start, color=_COLOURS.get(attempt["outcome"], "k"))
-                host, port_no = attempt["address"][0], attempt["address"][1]
-                where = f"[{host}]:{port_no}" if ":" in str(host) else f"{host}:{port_no}"
-                labels.append(f"{port} {where}")
+                labels.append(f"{port} {format_address(attempt['address'])}")
         axes.set_yticks(range(len(labels)), labels, fontsize=8)
         axes.invert_yaxis()
         axes.set_xlim(left=0)
@@ -135,14 +134,13 @@ def _patch(colour: str, label: str) -> Any:
 
 def report_text(report: SendReport) -> str:
     """A readable, multi-line account of one :class:`SendReport`."""
-    where = "" if report.address is None else f" ({report.address[0]}:{report.address[1]})"
+    where = "" if report.address is None else f" ({format_address(report.address)})"
     lines = [f"{report.status}: {report.target}{where}"]
     lines.append(f"  sent {report.bytes_sent} bytes in {report.total_s:.3f} s")
     phases = ("resolve", "connect", "check", "send", "reply")
     lines.append("  phases: " + ", ".join(f"{p} {getattr(report, p + '_s'):.3f} s" for p in phases))
     for attempt in report.attempts:
-        host, port = attempt.address[0], attempt.address[1]
-        text = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        text = format_address(attempt.address)
         span = f"{attempt.started_s:.3f}-{attempt.ended_s:.3f} s"
         error = f": {attempt.error}" if attempt.error else ""
         lines.append(f"  attempt {text} {attempt.outcome} ({span}){error}")

@@ -32,6 +32,8 @@ import time
 from types import TracebackType
 from typing import Final, Literal, TypeAlias
 
+from .._addresses import format_address
+
 __all__ = [
     "MODES",
     "LoopbackServer",
@@ -174,7 +176,7 @@ class LoopbackServer:
     @property
     def target(self) -> str:
         """``"host:port"`` (``"[::1]:port"`` for IPv6), ready for ``Target.parse``."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return format_address(self.address)
 
     def __repr__(self) -> str:
         return f"<LoopbackServer {self.mode} on {self.target}>"
