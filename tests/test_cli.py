@@ -30,7 +30,7 @@ from trio_sockets.testing import LoopbackServer, ipv6_loopback, refusing_socket
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
 needs_uvloop = pytest.mark.skipif(not HAS_UVLOOP, reason="uvloop is not installed")
-PORT_NAMES = ["trio", "asyncio", pytest.param("asyncio+uvloop", marks=needs_uvloop)]
+BACKENDS = ["trio", "asyncio", pytest.param("asyncio+uvloop", marks=needs_uvloop)]
 FAST = ["all-refused", "fail-fast"]  # two scenarios that take milliseconds
 
 
@@ -93,7 +93,7 @@ def test_help_of_each_subcommand_documents_every_option(
 def test_help_names_the_documented_options(capsys: pytest.CaptureFixture[str]) -> None:
     expected = {
         "demo": ["SCENARIO", "--json", "--plot"],
-        "send": ["TARGET", "--data", "--file", "--port", "--timeout", "--reply", "--json"],
+        "send": ["TARGET", "--data", "--file", "--backend", "--timeout", "--reply", "--json"],
         "serve": ["MODE", "--host", "--port", "sink", "echo", "slow", "reset", "blackhole"],
     }
     for command, words in expected.items():
@@ -209,7 +209,7 @@ def test_demo_uvloop_without_uvloop_says_what_to_install(
     assert status == 2
     assert "pip install 'trio-sockets[uvloop]'" in err
     assert out == ""
-    status, out, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--port=asyncio+uvloop")
+    status, out, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--backend=asyncio+uvloop")
     assert status == 2
     assert "pip install 'trio-sockets[uvloop]'" in err
 
@@ -239,10 +239,10 @@ def test_demo_plot_needs_png_or_svg(capsys: pytest.CaptureFixture[str], tmp_path
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize("port_name", PORT_NAMES)
-def test_send_data_delivers_and_exits_0(capsys: pytest.CaptureFixture[str], port_name: str) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_send_data_delivers_and_exits_0(capsys: pytest.CaptureFixture[str], backend: str) -> None:
     with LoopbackServer("sink") as server:
-        status, out, _ = run(capsys, "send", server.target, "--data", "héllo", "--port", port_name)
+        status, out, _ = run(capsys, "send", server.target, "--data", "héllo", "--backend", backend)
         assert server.wait_bytes(6)
         assert server.bytes_received == 6
     assert status == 0
@@ -251,8 +251,8 @@ def test_send_data_delivers_and_exits_0(capsys: pytest.CaptureFixture[str], port
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize("port_name", PORT_NAMES)
-def test_send_json_with_reply(capsys: pytest.CaptureFixture[str], port_name: str) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_send_json_with_reply(capsys: pytest.CaptureFixture[str], backend: str) -> None:
     with LoopbackServer("echo") as server:
         status, out, _ = run(
             capsys,
@@ -262,15 +262,16 @@ def test_send_json_with_reply(capsys: pytest.CaptureFixture[str], port_name: str
             "ping",
             "--reply",
             "--json",
-            "--port",
-            port_name,
+            "--backend",
+            backend,
         )
     assert status == 0
     report = json.loads(out)
     assert report["status"] == "ok"
     assert report["bytes_sent"] == 4
     assert report["reply"] == "ping"
-    assert report["port"] == port_name
+    assert report["backend"] == backend
+    assert "port" not in report  # --port and "port" only ever mean a TCP port
     assert report["attempts"][0]["outcome"] == "connected"
 
 
@@ -297,22 +298,22 @@ def test_send_reads_standard_input_by_default(
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize("port_name", PORT_NAMES)
-def test_send_refused_exits_1(capsys: pytest.CaptureFixture[str], port_name: str) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_send_refused_exits_1(capsys: pytest.CaptureFixture[str], backend: str) -> None:
     with refusing_target() as target:
-        status, out, _ = run(capsys, "send", target, "--data", "x", "--port", port_name)
+        status, out, _ = run(capsys, "send", target, "--data", "x", "--backend", backend)
     assert status == 1
     assert out.startswith("error:")
     assert "ConnectionRefusedError" in out
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize("port_name", PORT_NAMES)
-def test_send_timeout_exits_1(capsys: pytest.CaptureFixture[str], port_name: str) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_send_timeout_exits_1(capsys: pytest.CaptureFixture[str], backend: str) -> None:
     with LoopbackServer("blackhole") as server:
         status, out, _ = run(
             capsys, "send", server.target, "--data", "x", "--timeout", "0.2", "--json",
-            "--port", port_name,
+            "--backend", backend,
         )  # fmt: skip
     assert status == 1
     report = json.loads(out)
@@ -349,12 +350,16 @@ def test_send_missing_file_exits_2_naming_it(
 
 
 @pytest.mark.timeout(10)
-def test_send_bad_port_choice_and_both_sources_are_bad_usage(
+def test_send_bad_backend_choice_and_both_sources_are_bad_usage(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--port", "curio")
+    status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--backend", "curio")
     assert status == 2
     assert "curio" in err
+    # --port only ever means a TCP port: it no longer picks the framework.
+    status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--port", "asyncio")
+    assert status == 2
+    assert "--port" in err
     status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--file", "y")
     assert status == 2
     assert "--file" in err

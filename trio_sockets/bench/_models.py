@@ -125,7 +125,7 @@ def _port_timeout(work: Workload) -> float | None:
 
 
 # --------------------------------------------------------------------------------------
-# Trio: trio_sockets.trio, trio streams, raw trio.socket
+# Trio: trio_port, trio streams, raw trio.socket
 # --------------------------------------------------------------------------------------
 
 
@@ -204,7 +204,7 @@ async def trio_socket_raw(work: Workload, data: bytes) -> int:
 
 
 # --------------------------------------------------------------------------------------
-# asyncio: trio_sockets.asyncio, asyncio streams, raw loop.sock_*
+# asyncio: asyncio_port, asyncio streams, raw loop.sock_*
 # --------------------------------------------------------------------------------------
 
 
@@ -302,7 +302,7 @@ async def asyncio_raw_deadline(work: Workload, data: bytes) -> int:
     """Raw asyncio with the ports' deadline: one ``asyncio.timeout`` per connection.
 
     Not an idiom of its own: it measures what that one ``asyncio.timeout`` costs, which
-    ``trio_sockets.asyncio`` pays on every target (SPEC.md asks for it).
+    ``asyncio_port`` pays on every target (SPEC.md asks for it).
     """
     return await _asyncio_driver(work, data, _asyncio_raw_one, _port_timeout(work))
 
@@ -385,9 +385,9 @@ def _on_threads(
 
 
 MODELS: Final[dict[str, Callable[[Workload, bytes], tuple[float, int]]]] = {
-    "trio_sockets.trio": _on_trio(trio_sockets_trio),
-    "trio_sockets.asyncio": _on_asyncio(trio_sockets_asyncio),
-    "trio_sockets.asyncio+uvloop": _on_uvloop(trio_sockets_asyncio),
+    "trio_port": _on_trio(trio_sockets_trio),
+    "asyncio_port": _on_asyncio(trio_sockets_asyncio),
+    "asyncio_port+uvloop": _on_uvloop(trio_sockets_asyncio),
     "trio-streams": _on_trio(trio_streams),
     "trio.socket": _on_trio(trio_socket_raw),
     "asyncio-streams": _on_asyncio(asyncio_streams),

@@ -160,15 +160,15 @@ def _send(args: argparse.Namespace) -> int:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         return _fail("send", f"cannot read --file {args.file!r}: {reason}")
-    if args.port == "asyncio+uvloop" and importlib.util.find_spec("uvloop") is None:
-        return _fail("send", f"--port asyncio+uvloop needs uvloop: {UVLOOP_HINT}")
+    if args.backend == "asyncio+uvloop" and importlib.util.find_spec("uvloop") is None:
+        return _fail("send", f"--backend asyncio+uvloop needs uvloop: {UVLOOP_HINT}")
     options = {"timeout": args.timeout, "read_reply": args.reply}
-    port = trio_port if args.port == "trio" else asyncio_port
+    port = trio_port if args.backend == "trio" else asyncio_port
     report: SendReport = run_on(
-        args.port, lambda: port.connect_check_send(target, payload, **options)
+        args.backend, lambda: port.connect_check_send(target, payload, **options)
     )
     if args.json:
-        print(json.dumps(report.to_dict() | {"port": args.port}, indent=2))
+        print(json.dumps(report.to_dict() | {"backend": args.backend}, indent=2))
     else:
         from ..demo._render import report_text
 
@@ -304,10 +304,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "--file", metavar="PATH", help="send the bytes of PATH ('-' for standard input)"
     )
     send.add_argument(
-        "--port",
+        "--backend",
         choices=("trio", "asyncio", "asyncio+uvloop"),
         default="trio",
-        help="which port runs the workflow; asyncio+uvloop is the asyncio port on uvloop "
+        help="which framework runs the workflow: the Trio port, the asyncio port, or the "
+        "asyncio port on uvloop "
         f"({UVLOOP_HINT}) (default: trio)",
     )
     send.add_argument(
