@@ -66,6 +66,10 @@ def _demo(args: argparse.Namespace) -> int:
 
         if plot.suffix.lower() not in PLOT_SUFFIXES:
             return _fail("demo", f"--plot {str(plot)!r}: the file name must end in .png or .svg")
+        # Checked now, not after the whole demo has run (and its --json output is lost).
+        problem = _unwritable(plot)
+        if problem:
+            return _fail("demo", f"--plot {str(plot)!r}: {problem}")
         try:
             import matplotlib  # noqa: F401 (checked before the demo runs, not after)
         except ImportError:
@@ -102,9 +106,6 @@ def _demo(args: argparse.Namespace) -> int:
             results.append(row)
     elapsed = time.perf_counter() - started
 
-    if plot is not None:
-        _render.render_plot(results, ports, plot)
-        print(f"plot written to {plot}", file=sys.stderr)
     if args.json:
         print(json.dumps({"scenarios": results, "total_s": elapsed}, indent=2))
     else:
@@ -113,12 +114,31 @@ def _demo(args: argparse.Namespace) -> int:
         console = Console(width=wide, highlight=False)
         _render.print_demo(console, results, ports)
         console.print(f"\n{len(results)} scenarios on 2 ports in {elapsed:.1f} s")
+    if plot is not None:
+        # After the output: a file system that refuses the plot late loses nothing else.
+        try:
+            _render.render_plot(results, ports, plot)
+        except OSError as exc:
+            return _fail("demo", f"--plot {str(plot)!r}: {exc.strerror or exc}")
+        print(f"plot written to {plot}", file=sys.stderr)
     behaved = all(
         r["as_expected"] and not any(r["left_behind"].values())
         for row in results
         for r in row["results"].values()
     )
     return 0 if behaved else 1
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be written, or None if it can (as far as can be told now)."""
+    folder = path.parent
+    if not folder.is_dir():
+        return f"the directory {str(folder)!r} does not exist"
+    if path.is_dir():
+        return "that is a directory"
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        return f"{'the file' if path.exists() else 'its directory'} is not writable"
+    return None
 
 
 # --------------------------------------------------------------------------------------

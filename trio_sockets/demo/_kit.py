@@ -25,6 +25,7 @@ from .._reports import Attempt, SendReport
 from ..testing.servers import LoopbackServer, Mode, refusing_socket
 
 __all__ = [
+    "FD_DIRECTORIES",
     "KITS",
     "AsyncioKit",
     "Kit",
@@ -238,16 +239,43 @@ def run_on(port: str, async_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
 # --------------------------------------------------------------------------------------
 
 
+# Where the process lists its own file descriptors: Linux, then macOS and the BSDs.
+FD_DIRECTORIES: Final = ("/proc/self/fd", "/dev/fd")
+_PROBE_LIMIT: Final = 65536  # fds probed one by one where no directory lists them
+
+
 def open_fds() -> set[int]:
-    """The process's open file descriptors (Linux: from /proc/self/fd)."""
-    found = set()
-    for name in os.listdir("/proc/self/fd"):
+    """The process's open file descriptors.
+
+    Read from ``/proc/self/fd`` (Linux) or ``/dev/fd`` (macOS, the BSDs); where neither
+    lists them, every number below the process's limit is probed with ``os.fstat``.
+    """
+    for directory in FD_DIRECTORIES:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
         # The listing includes the directory's own fd, closed by now: leave it out, or
         # its number would stand for whatever opens next.
-        with contextlib.suppress(OSError):
-            os.fstat(int(name))
-            found.add(int(name))
-    return found
+        return {int(name) for name in names if _is_open(int(name))}
+    return {fd for fd in range(_fd_limit()) if _is_open(fd)}
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _fd_limit() -> int:
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return 2048
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return _PROBE_LIMIT if soft == resource.RLIM_INFINITY else min(soft, _PROBE_LIMIT)
 
 
 class Net(contextlib.ExitStack):
