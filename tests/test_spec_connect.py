@@ -1,4 +1,4 @@
-"""Spec: ``open_connection`` (SPEC.md), written once and run on every port.
+"""Spec: ``open_connection``, as documented: written once and run on every port.
 
 Real loopback servers only (127.0.0.1 and ::1, port 0). Host names resolve through each
 framework's own resolver hook (``port.install_resolver``), so a name such as

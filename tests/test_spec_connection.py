@@ -1,4 +1,4 @@
-"""Spec: ``Connection`` (SPEC.md), written once and run on every port.
+"""Spec: ``Connection``, as documented: written once and run on every port.
 
 The servers count every byte they read, so "everything arrived" is checked as
 ``server.bytes_received == conn.bytes_sent == len(payload)``.

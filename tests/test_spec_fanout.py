@@ -1,4 +1,4 @@
-"""Spec: ``send_to_many`` (SPEC.md), run on every port.
+"""Spec: ``send_to_many``, as documented: run on every port.
 
 One report per target in input order, failures kept apart, at most ``max_concurrency``
 workflows at once (measured at the server), ``fail_fast``, ``on_report``, targets

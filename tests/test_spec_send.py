@@ -1,4 +1,4 @@
-"""Spec: ``send_all`` under backpressure, a reset and a cancellation (SPEC.md), every port.
+"""Spec: ``send_all`` under backpressure, a reset and a cancellation, on every port.
 
 "``bytes_sent`` grows as the kernel accepts bytes, so after an error *or a cancellation*
 it tells exactly how much went out." The servers count every byte they read, and a

@@ -1,4 +1,4 @@
-"""Spec: ``connect_check_send`` and ``SendReport`` (SPEC.md), run on every port.
+"""Spec: ``connect_check_send`` and ``SendReport``, as documented: run on every port.
 
 The workflow never raises for network trouble (it reports ``"ok"``, ``"error"`` or
 ``"timeout"``), raises for caller mistakes before any I/O, and lets a cancellation from

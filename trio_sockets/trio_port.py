@@ -433,7 +433,7 @@ async def connect_check_send(
     target: Target | str | tuple[str, int],
     payload: bytes | bytearray | memoryview,
     *,
-    # The workflow's own deadline, which SPEC.md asks for: a report says "timeout".
+    # The workflow's own deadline: when it passes, the report says "timeout".
     timeout: float | None = DEFAULT_TIMEOUT,  # noqa: ASYNC109
     happy_eyeballs_delay: float | None = DEFAULT_DELAY,
     read_reply: bool = False,

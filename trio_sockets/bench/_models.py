@@ -302,7 +302,7 @@ async def asyncio_raw_deadline(work: Workload, data: bytes) -> int:
     """Raw asyncio with the ports' deadline: one ``asyncio.timeout`` per connection.
 
     Not an idiom of its own: it measures what that one ``asyncio.timeout`` costs, which
-    ``asyncio_port`` pays on every target (SPEC.md asks for it).
+    ``asyncio_port`` pays on every target (its per-target ``timeout``).
     """
     return await _asyncio_driver(work, data, _asyncio_raw_one, _port_timeout(work))
 

@@ -1,7 +1,7 @@
 """The numbers of ``trio-sockets bench``: statistics, the table and the chart.
 
-The benchmark reports measurements only; the project's own performance goals live in its
-issues, not in what users see.
+The benchmark reports measurements only: numbers, and how far apart the models are; never a
+verdict on whether a number is good enough.
 """
 
 from __future__ import annotations
