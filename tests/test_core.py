@@ -520,8 +520,13 @@ def test_check_callback() -> None:
 
 
 def test_options_check() -> None:
-    options = Options.check(10, None, 1, 5)
+    options = Options.check(10, None, True, 5)
     assert options == Options(timeout=10.0, delay=None, read_reply=True, max_reply_bytes=5)
+    assert (options.half_close, options.reply_until, options.reply_idle_timeout) == (
+        True,
+        None,
+        None,
+    )
     assert Options.check(None, DEFAULT_DELAY, False, 1).delay == 0.25
     with pytest.raises(ValueError, match="happy_eyeballs_delay"):
         Options.check(1, -1, False, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import socket
+import tracemalloc
 
 import pytest
 
@@ -246,6 +247,7 @@ def full_report(reply: bytes | None) -> SendReport:
         address=("2001:db8::1", 443, 0, 0),
         bytes_sent=3,
         reply=reply,
+        reply_end="eof",
         attempts=(
             Attempt(("2001:db8::1", 443, 0, 0), V6, 0.0, 0.5, "connected"),
             Attempt(("192.0.2.1", 443), V4, 0.25, 0.5, "cancelled", "lost the race"),
@@ -267,6 +269,8 @@ def test_send_report_to_dict_shape() -> None:
         "bytes_sent": 3,
         "reply": "pong",
         "reply_encoding": "utf-8",
+        "reply_tail_hex": None,
+        "reply_end": "eof",
         "error": None,
         "attempts": [
             {
@@ -296,19 +300,30 @@ def test_send_report_to_dict_shape() -> None:
 
 
 @pytest.mark.parametrize(
-    ("reply", "text", "encoding"),
+    ("reply", "text", "encoding", "tail"),
     [
-        (None, None, None),
-        (b"", "", "utf-8"),
-        ("héllo".encode(), "héllo", "utf-8"),
-        (b"\xff\x00\x10", "ff0010", "hex"),
+        (None, None, None, None),
+        (b"", "", "utf-8", None),
+        ("héllo".encode(), "héllo", "utf-8", None),
+        (b"\xff\x00\x10", "ff0010", "hex", None),
+        # Cut inside a character (the reply limit fell there): still text.
+        ("hé".encode()[:-1], "h", "utf-8", "c3"),
+        ("a€".encode()[:-1], "a", "utf-8", "e282"),
+        ("😀".encode()[:-1], "", "utf-8", "f09f98"),
+        # Not a cut: an invalid byte before the end, or a bad byte at the end.
+        (b"\xc3(ok\xc3", "c3286f6bc3", "hex", None),
+        (b"ok\xff", "6f6bff", "hex", None),
     ],
 )
 def test_send_report_reply_encoding(
-    reply: bytes | None, text: str | None, encoding: str | None
+    reply: bytes | None, text: str | None, encoding: str | None, tail: str | None
 ) -> None:
     data = full_report(reply).to_dict()
-    assert (data["reply"], data["reply_encoding"]) == (text, encoding)
+    assert (data["reply"], data["reply_encoding"], data["reply_tail_hex"]) == (
+        text,
+        encoding,
+        tail,
+    )
     json.dumps(data)
 
 
@@ -331,16 +346,90 @@ def test_attempt_to_dict_with_an_unknown_family() -> None:
 
 def test_reply_buffer() -> None:
     buffer = ReplyBuffer(10)
-    assert (buffer.room, buffer.value()) == (10, b"")
-    buffer.add(b"abc")
+    assert (buffer.room, buffer.value(), buffer.end) == (10, b"", None)
+    assert buffer.add(b"abc") is None
     buffer.add(b"")
     buffer.add(b"defg")
     assert (buffer.room, buffer.value()) == (3, b"abcdefg")
     with pytest.raises(ValueError, match=r"^chunk of 4 bytes exceeds the 3 bytes left$"):
         buffer.add(b"hijk")
     assert buffer.value() == b"abcdefg"  # a refused chunk leaves no trace
-    buffer.add(b"hij")
-    assert (buffer.room, buffer.value()) == (0, b"abcdefghij")
+    assert buffer.add(b"hij") == "limit"
+    assert (buffer.room, buffer.value(), buffer.end) == (0, b"abcdefghij", "limit")
+    with pytest.raises(RuntimeError, match="the reply has ended"):
+        buffer.free()
+
+
+def test_reply_buffer_receives_into_its_free_space() -> None:
+    buffer = ReplyBuffer(100_000)
+    with buffer.free() as space:
+        assert len(space) == 65536  # the first capacity, not the whole limit
+        space[:2] = b"hi"
+    assert buffer.received(2) is None
+    assert buffer.received(0) == "eof"
+    assert (buffer.value(), buffer.end) == (b"hi", "eof")
+    with pytest.raises(ValueError, match="received 70000 bytes"):
+        ReplyBuffer(100_000).received(70_000)
+
+
+def test_reply_buffer_grows_up_to_the_limit_only() -> None:
+    buffer = ReplyBuffer(100_000)
+    sizes = []
+    while buffer.end is None:
+        with buffer.free() as space:
+            sizes.append(len(space))
+            space[:] = b"x" * len(space)
+            count = len(space)
+        buffer.received(count)
+    assert sizes == [65536, 100_000 - 65536]
+    assert (buffer.end, len(buffer.value())) == ("limit", 100_000)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "end", "value"),
+    [
+        ([b"+OK\r\n"], "until", b"+OK\r\n"),
+        ([b"+OK\r", b"\n"], "until", b"+OK\r\n"),  # the marker split across receives
+        ([b"+OK", b"\r", b"\n"], "until", b"+OK\r\n"),
+        ([b"a\r\nb", b"c"], None, b"a\r\nbc"),  # the reply must end with it
+        ([b"\r"], None, b"\r"),
+        ([b"\r\n" * 3], "until", b"\r\n" * 3),
+    ],
+)
+def test_reply_buffer_until(chunks: list[bytes], end: str | None, value: bytes) -> None:
+    buffer = ReplyBuffer(100, until=b"\r\n")
+    for chunk in chunks:
+        buffer.add(chunk)
+    assert (buffer.end, buffer.value()) == (end, value)
+
+
+def test_reply_buffer_until_wins_over_the_limit_when_both_arrive() -> None:
+    buffer = ReplyBuffer(4, until=b"\n")
+    assert buffer.add(b"abc\n") == "until"
+
+
+def test_reply_buffer_idle() -> None:
+    buffer = ReplyBuffer(10)
+    buffer.add(b"ab")
+    buffer.idle()
+    assert (buffer.end, buffer.value()) == ("idle", b"ab")
+
+
+def test_reply_buffer_memory_is_bounded_however_the_peer_splits_it() -> None:
+    # A peer that trickles one byte per receive costs no object per byte.
+    tracemalloc.start()
+    try:
+        buffer = ReplyBuffer(65536)
+        while buffer.end is None:
+            with buffer.free() as space:
+                space[0] = 120
+            buffer.received(1)
+        value = buffer.value()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(value) == 65536
+    assert peak < 3 * 65536, peak
 
 
 def test_local_address_error_names_the_address_and_the_peer() -> None:

@@ -21,10 +21,13 @@ __all__ = [
     "DEFAULT_MAX_REPLY_BYTES",
     "DEFAULT_RECEIVE_BYTES",
     "DEFAULT_TIMEOUT",
+    "MAX_BYTES",
     "Options",
     "check_callback",
     "check_count",
+    "check_flag",
     "check_local_address",
+    "check_marker",
     "check_payload",
     "check_seconds",
     "local_address_error",
@@ -36,31 +39,71 @@ DEFAULT_TIMEOUT: Final = 10.0  # seconds, for the whole workflow
 DEFAULT_MAX_REPLY_BYTES: Final = 65536  # bytes
 DEFAULT_MAX_CONCURRENCY: Final = 100  # workflows at once
 DEFAULT_RECEIVE_BYTES: Final = 65536  # bytes per receive_some call
+# The largest reply, or single receive, we agree to hold in memory: 1 GiB. A size is
+# memory the caller asks us to set aside, so a larger one is refused up front with a
+# ValueError, rather than failing after the payload went out (MemoryError from a huge
+# buffer, OverflowError from a size that does not fit a C ssize_t).
+MAX_BYTES: Final = 1 << 30  # bytes
 
 
 def check_seconds(value: object, name: str, *, allow_none: bool = True) -> float | None:
-    """Check a duration in seconds: a non-negative, non-NaN number (or ``None``)."""
+    """Check a duration in seconds: a non-negative, non-NaN number (or ``None``).
+
+    ``math.inf`` is accepted (no deadline); an integer too large for a float is a
+    ``ValueError``, not the ``OverflowError`` that ``float()`` would raise later.
+    """
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         what = "a number of seconds or None" if allow_none else "a number of seconds"
         raise TypeError(f"{name} must be {what}, got {value!r}")
-    if math.isnan(value) or value < 0:
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int past 1.8e308; its repr may be too long to print
+        raise ValueError(
+            f"{name} is too large to be a number of seconds, got about 1e{int(math.log10(value))}"
+        ) from None
+    if math.isnan(seconds) or seconds < 0:
         raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
-    return float(value)
+    return seconds
 
 
-def check_count(value: object, name: str) -> int:
-    """Check a positive integer (a size or a concurrency limit)."""
+def check_count(value: object, name: str, maximum: int | None = None) -> int:
+    """Check a positive integer (a size or a concurrency limit), at most ``maximum``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be a positive integer, got {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value!r}")
     return value
 
 
+def check_flag(value: object, name: str) -> bool:
+    """Check a flag: ``True`` or ``False`` only (``"no"`` is not false, so it is refused)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_marker(value: object, name: str) -> bytes | None:
+    """Check the bytes that end a reply: non-empty bytes-like, or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{name} must be bytes or None, got {value!r:.60}")
+    marker = bytes(value)
+    if not marker:
+        raise ValueError(f"{name} must not be empty, got {value!r}")
+    return marker
+
+
 def check_payload(payload: object) -> memoryview:
-    """Return a flat byte view of a bytes-like payload, or raise ``TypeError``."""
+    """Return a flat byte view of a bytes-like payload, or raise ``TypeError``.
+
+    A buffer that cannot be read (a closed ``mmap``, a released ``memoryview``) is a
+    ``ValueError`` naming it.
+    """
     try:
         if isinstance(payload, str):
             raise TypeError(payload)
@@ -70,6 +113,8 @@ def check_payload(payload: object) -> memoryview:
             f"payload must be bytes-like (bytes, bytearray or memoryview), "
             f"got {type(payload).__name__}: {payload!r:.60}"
         ) from None
+    except ValueError as exc:  # "mmap closed or invalid", "... released memoryview ..."
+        raise ValueError(f"payload cannot be read ({exc}): {payload!r:.60}") from None
     if not view.c_contiguous:
         # Python's "bytes-like" means a C-contiguous buffer; socket.send() refuses others
         # (BufferError), which would surface mid-I/O instead of before it.
@@ -117,14 +162,28 @@ class Options:
     delay: float | None
     read_reply: bool
     max_reply_bytes: int
+    half_close: bool = True
+    reply_until: bytes | None = None
+    reply_idle_timeout: float | None = None
 
     @classmethod
     def check(
-        cls, timeout: object, delay: object, read_reply: object, max_reply_bytes: object
+        cls,
+        timeout: object,
+        delay: object,
+        read_reply: object,
+        max_reply_bytes: object,
+        *,
+        half_close: object = True,
+        reply_until: object = None,
+        reply_idle_timeout: object = None,
     ) -> Options:
         return cls(
             timeout=check_seconds(timeout, "timeout"),
             delay=check_seconds(delay, "happy_eyeballs_delay"),
-            read_reply=bool(read_reply),
-            max_reply_bytes=check_count(max_reply_bytes, "max_reply_bytes"),
+            read_reply=check_flag(read_reply, "read_reply"),
+            max_reply_bytes=check_count(max_reply_bytes, "max_reply_bytes", MAX_BYTES),
+            half_close=check_flag(half_close, "half_close"),
+            reply_until=check_marker(reply_until, "reply_until"),
+            reply_idle_timeout=check_seconds(reply_idle_timeout, "reply_idle_timeout"),
         )

@@ -18,6 +18,7 @@ from typing import Any, Final, Literal, TypeAlias, cast
 
 from ._addresses import SockAddr, family_name, format_address, json_address
 from ._errors import ConnectError
+from ._reply import ReplyEnd
 from ._targets import Target
 
 __all__ = [
@@ -69,6 +70,9 @@ class SendReport:
     reply: bytes | None = None
     error: str | None = None
     attempts: tuple[Attempt, ...] = ()
+    # Why reading the reply stopped ("eof", "limit", "until", "idle"); None when no
+    # reply was read, or when the deadline or an error cut the reading short.
+    reply_end: ReplyEnd | None = None
     resolve_s: float = 0.0
     connect_s: float = 0.0
     check_s: float = 0.0
@@ -82,14 +86,13 @@ class SendReport:
         return self.status == "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: the reply is text when it decodes as UTF-8, else hex."""
-        reply: str | None = None
-        encoding: str | None = None
-        if self.reply is not None:
-            try:
-                reply, encoding = self.reply.decode("utf-8"), "utf-8"
-            except UnicodeDecodeError:
-                reply, encoding = self.reply.hex(), "hex"
+        """A JSON-ready dict: the reply is text when it decodes as UTF-8, else hex.
+
+        A reply cut inside a character (by ``max_reply_bytes``, say) is still text: the
+        complete characters are ``reply``, and the 1 to 3 bytes of the cut character are
+        ``reply_tail_hex`` (``None`` when nothing was cut), so no byte is lost.
+        """
+        reply, encoding, tail = _reply_text(self.reply)
         return {
             "target": str(self.target),
             "status": self.status,
@@ -98,6 +101,8 @@ class SendReport:
             "bytes_sent": self.bytes_sent,
             "reply": reply,
             "reply_encoding": encoding,
+            "reply_tail_hex": tail,
+            "reply_end": self.reply_end,
             "error": self.error,
             "attempts": [a.to_dict() for a in self.attempts],
             "resolve_s": self.resolve_s,
@@ -107,6 +112,20 @@ class SendReport:
             "reply_s": self.reply_s,
             "total_s": self.total_s,
         }
+
+
+def _reply_text(reply: bytes | None) -> tuple[str | None, str | None, str | None]:
+    """(text, encoding, hex of a cut last character) for :meth:`SendReport.to_dict`."""
+    if reply is None:
+        return None, None, None
+    try:
+        return reply.decode("utf-8"), "utf-8", None
+    except UnicodeDecodeError as exc:
+        # "unexpected end of data": valid up to a character that the end cuts short (at
+        # most 3 of its 4 bytes). Any other error is not UTF-8 at all.
+        if exc.reason == "unexpected end of data" and len(reply) - exc.start <= 3:
+            return reply[: exc.start].decode("utf-8"), "utf-8", reply[exc.start :].hex()
+        return reply.hex(), "hex", None
 
 
 _RUNNING: Final = -1.0  # the ended_s of an attempt that has not ended yet
@@ -179,7 +198,16 @@ class ReportBuilder(AttemptLog):
     on every workflow, and a call costs more than the rest of the bookkeeping.
     """
 
-    __slots__ = ("address", "bytes_sent", "check_at", "reply", "reply_at", "send_at", "target")
+    __slots__ = (
+        "address",
+        "bytes_sent",
+        "check_at",
+        "reply",
+        "reply_at",
+        "reply_end",
+        "send_at",
+        "target",
+    )
 
     def __init__(self, target: Target, start: float) -> None:
         super().__init__(start)
@@ -187,6 +215,7 @@ class ReportBuilder(AttemptLog):
         self.address: SockAddr | None = None
         self.bytes_sent = 0
         self.reply: bytes | None = None
+        self.reply_end: ReplyEnd | None = None
         self.check_at: float | None = None
         self.send_at: float | None = None
         self.reply_at: float | None = None
@@ -217,6 +246,7 @@ class ReportBuilder(AttemptLog):
             reply=self.reply,
             error=error,
             attempts=self.close_all(now),
+            reply_end=self.reply_end,
             resolve_s=resolve_s,
             connect_s=connect_s,
             check_s=check_s,

@@ -24,6 +24,7 @@ from ._checks import (
     DEFAULT_MAX_REPLY_BYTES,
     DEFAULT_RECEIVE_BYTES,
     DEFAULT_TIMEOUT,
+    MAX_BYTES,
     Options,
     check_callback,
     check_count,
@@ -224,7 +225,7 @@ class Connection:
             BusyError: another task is receiving on this connection.
             ClosedError: the connection is closed.
         """
-        check_count(max_bytes, "max_bytes")
+        check_count(max_bytes, "max_bytes", MAX_BYTES)
         self._check_open()
         if self._receiving:
             raise BusyError("another task is already receiving on this connection")
@@ -238,6 +239,23 @@ class Connection:
             self._receiving = False
         self.bytes_received += len(data)
         return data
+
+    async def _receive_into(self, buffer: memoryview) -> int:
+        # receive_some() into the caller's buffer: the reply is read with no bytes
+        # object per receive. Returns the count; 0 means the peer closed its side.
+        self._check_open()
+        if self._receiving:
+            raise BusyError("another task is already receiving on this connection")
+        self._receiving = True
+        try:
+            count = await self.socket.recv_into(buffer)
+        except OSError:
+            self._check_open()  # closed by another task meanwhile, as in send_all()
+            raise
+        finally:
+            self._receiving = False
+        self.bytes_received += count
+        return count
 
     async def send_eof(self) -> None:
         """Half-close: tell the peer we will send nothing more (it reads end of stream)."""
@@ -438,23 +456,54 @@ async def connect_check_send(
     happy_eyeballs_delay: float | None = DEFAULT_DELAY,
     read_reply: bool = False,
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+    half_close: bool = True,
+    reply_until: bytes | None = None,
+    reply_idle_timeout: float | None = None,
 ) -> SendReport:
     """Resolve, connect (racing addresses), check writability, send all; optionally read.
 
-    With ``read_reply``, the sending side is half-closed after the payload and the reply
-    is read until end of stream or ``max_reply_bytes``. ``timeout`` bounds the whole
-    workflow (``None``: no deadline). Network trouble never raises: it is reported.
+    ``timeout`` bounds the whole workflow (``None``: no deadline). Network trouble
+    never raises: it is reported.
+
+    Args:
+        target: ``"host:port"``, ``"[v6]:port"``, a ``(host, port)`` tuple or a Target.
+        payload: the bytes to send.
+        timeout: seconds for the whole workflow, or ``None``.
+        happy_eyeballs_delay: seconds before the next address is tried (RFC 8305);
+            ``None`` tries one address at a time.
+        read_reply: read the peer's reply after sending; ``report.reply`` holds it.
+        max_reply_bytes: the most reply bytes kept (at most ``MAX_BYTES``, 1 GiB);
+            reading stops there (``reply_end`` ``"limit"``). Memory for the reply stays
+            within a small multiple of this, however the peer splits its reply.
+        half_close: shut our sending side once the payload is sent, so the peer reads
+            end of stream. ``False`` keeps it open, as netcat does by default, for
+            servers that drop their reply when the client half-closes; then end the
+            reply with ``reply_until`` or ``reply_idle_timeout`` (or let the peer close).
+        reply_until: stop reading once the reply ends with these bytes (``"until"``),
+            wherever the receives split them.
+        reply_idle_timeout: stop reading after this many seconds without a byte
+            (``"idle"``), like netcat's ``-w`` / ncat's ``-i``; ``None``: no limit.
 
     Returns:
-        A :class:`SendReport` with status ``"ok"``, ``"error"`` or ``"timeout"``.
+        A :class:`SendReport` with status ``"ok"``, ``"error"`` or ``"timeout"``; with
+        ``read_reply``, ``reply_end`` says why reading stopped: ``"eof"``, ``"limit"``,
+        ``"until"`` or ``"idle"``.
 
     Raises:
         TargetError: the target is not valid.
-        TypeError: the payload is not bytes-like.
-        ValueError: a negative or NaN timeout, delay or size.
+        TypeError: the payload is not bytes-like, or a flag is not a bool.
+        ValueError: a negative, NaN or unusably large timeout, delay or size.
     """
     parsed = Target.parse(target)
-    options = Options.check(timeout, happy_eyeballs_delay, read_reply, max_reply_bytes)
+    options = Options.check(
+        timeout,
+        happy_eyeballs_delay,
+        read_reply,
+        max_reply_bytes,
+        half_close=half_close,
+        reply_until=reply_until,
+        reply_idle_timeout=reply_idle_timeout,
+    )
     data = check_payload(payload)
     return await _workflow(parsed, data, options, ReportBuilder(parsed, _now()))
 
@@ -462,42 +511,59 @@ async def connect_check_send(
 async def _workflow(
     target: Target, data: memoryview, options: Options, report: ReportBuilder
 ) -> SendReport:
+    # trio: the deadline is a cancel scope, and the block is left quietly when it expires.
     with trio.move_on_after(math.inf if options.timeout is None else options.timeout):
-        try:
-            conn = await _open(target, options.delay, None, report)
-            try:
-                report.address = conn.remote_address
-                report.check_at = _now()
-                await conn.wait_writable()
-                report.send_at = _now()
-                try:
-                    await conn._send_all(data)  # checked by our caller
-                finally:
-                    report.bytes_sent = conn.bytes_sent
-                if options.read_reply:
-                    report.reply_at = _now()
-                    await _read_reply(conn, options.max_reply_bytes, report)
-            finally:
-                # A plain close, not aclose(): its checkpoint could turn a finished
-                # workflow into a timeout at the very edge of the deadline.
-                conn._close()
-        except OSError as exc:
-            return report.finish("error", _now(), describe_error(exc))
-        return report.finish("ok", _now())
+        return await _workflow_steps(target, data, options, report)
     return report.finish("timeout", _now(), report.timeout_text(options.timeout))
 
 
-async def _read_reply(conn: Connection, max_bytes: int, report: ReportBuilder) -> None:
-    await conn.send_eof()
-    reply = ReplyBuffer(max_bytes)
+async def _workflow_steps(
+    target: Target, data: memoryview, options: Options, report: ReportBuilder
+) -> SendReport:
+    """The workflow without its deadline: every network failure becomes a report."""
     try:
-        while reply.room:
-            chunk = await conn.receive_some(reply.room)
-            if not chunk:
-                break
-            reply.add(chunk)
+        conn = await _open(target, options.delay, None, report)
+        try:
+            report.address = conn.remote_address
+            report.check_at = _now()
+            await conn.wait_writable()
+            report.send_at = _now()
+            try:
+                await conn._send_all(data)  # checked by our caller
+            finally:
+                report.bytes_sent = conn.bytes_sent
+            if options.read_reply:
+                report.reply_at = _now()
+                await _read_reply(conn, options, report)
+        finally:
+            # A plain close, not aclose(): its checkpoint could turn a finished
+            # workflow into a timeout at the very edge of the deadline.
+            conn._close()
+    except OSError as exc:
+        return report.finish("error", _now(), describe_error(exc))
+    return report.finish("ok", _now())
+
+
+async def _read_reply(conn: Connection, options: Options, report: ReportBuilder) -> None:
+    if options.half_close:
+        await conn.send_eof()
+    idle = math.inf if options.reply_idle_timeout is None else options.reply_idle_timeout
+    reply = ReplyBuffer(options.max_reply_bytes, options.reply_until)
+    try:
+        while reply.end is None:
+            with reply.free() as space:
+                count = None
+                # trio: a receive cancelled by this scope has read nothing: Trio waits
+                # for readability before the recv, and a cancelled wait reads no byte.
+                with trio.move_on_after(idle):
+                    count = await conn._receive_into(space)
+            if count is None:
+                reply.idle()
+            else:
+                reply.received(count)
     finally:
         report.reply = reply.value()
+        report.reply_end = reply.end
 
 
 # --------------------------------------------------------------------------------------

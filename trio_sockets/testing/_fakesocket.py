@@ -387,6 +387,13 @@ class FakeSocket(trio.socket.SocketType):
                 return chunk
             await self._changed.park()
 
+    async def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0, /) -> int:
+        """:meth:`recv` into ``buffer`` (up to ``nbytes``, or its length); returns the count."""
+        with memoryview(buffer) as view:
+            chunk = await self.recv(nbytes or len(view), flags)
+            view[: len(chunk)] = chunk
+        return len(chunk)
+
     async def wait_writable(self) -> None:
         """Return when ``send`` would take a byte; blocks while a ``window`` is full."""
         await trio.lowlevel.checkpoint_if_cancelled()

@@ -11,6 +11,11 @@ the code under test. Modes:
 - ``reset``: reads ``reset_after`` bytes, then resets the connection (RST).
 - ``blackhole``: listens with a full accept queue, so that new connection attempts get
   no answer at all (their SYNs are dropped), as behind a firewall.
+- ``hold``: sends back what it reads, and never closes its side, not even after the
+  client's end of stream: a server waiting for the next request (Redis, HTTP
+  keep-alive). A client must end the reply itself (an idle timeout, a marker).
+- ``trickle``: sends back what it reads one byte per ``send()``, ``slow_interval``
+  seconds apart; closes its side after the client's end of stream, once all is sent.
 
 Every server binds loopback by default, port 0 unless told otherwise, and counts what it
 received, so a test can check that bytes received equal bytes sent.
@@ -43,8 +48,10 @@ __all__ = [
     "refusing_socket",
 ]
 
-Mode: TypeAlias = Literal["sink", "echo", "slow", "reset", "blackhole"]
-MODES: Final[tuple[Mode, ...]] = ("sink", "echo", "slow", "reset", "blackhole")
+Mode: TypeAlias = Literal["sink", "echo", "slow", "reset", "blackhole", "hold", "trickle"]
+MODES: Final[tuple[Mode, ...]] = ("sink", "echo", "slow", "reset", "blackhole", "hold", "trickle")
+# The modes that send back what they read.
+_ECHOING: Final = frozenset({"echo", "hold", "trickle"})
 
 READ_CHUNK: Final = 262144  # bytes per recv for sink and echo
 SLOW_RCVBUF: Final = 4096  # bytes: the kernel buffer of a slow reader, kept small
@@ -107,7 +114,8 @@ class LoopbackServer:
     """A server of one mode in a background thread (see the module docstring).
 
     Args:
-        mode: ``"sink"``, ``"echo"``, ``"slow"``, ``"reset"`` or ``"blackhole"``.
+        mode: one of :data:`MODES`: ``"sink"``, ``"echo"``, ``"slow"``, ``"reset"``,
+            ``"blackhole"``, ``"hold"`` or ``"trickle"``.
         host: the address to bind (loopback unless told otherwise).
         port: the port to bind; 0 picks a free one.
         reset_after: bytes a ``reset`` server reads before it resets the connection.
@@ -279,7 +287,7 @@ class LoopbackServer:
                 with self._changed:
                     self.bytes_received += len(data)
                     self._changed.notify_all()
-                if self.mode == "echo":
+                if self.mode in _ECHOING:
                     peer.outgoing += data
                     self._flush(conn, peer)
                 if self.mode == "slow":
@@ -291,6 +299,10 @@ class LoopbackServer:
             self._drop(selector, peers, conn)
             return
         if peer.eof and not peer.outgoing:
+            if self.mode == "hold":
+                # Keep the connection open, watched no more, until the server closes.
+                selector.unregister(conn)
+                return
             self._drop(selector, peers, conn)
             return
         wanted = selectors.EVENT_WRITE if peer.outgoing else 0
@@ -301,6 +313,9 @@ class LoopbackServer:
             selector.modify(conn, wanted, "peer")
 
     def _flush(self, conn: socket.socket, peer: _Peer) -> None:
+        if self.mode == "trickle":
+            self._trickle(conn, peer)
+            return
         try:
             sent = conn.send(peer.outgoing)
         except (BlockingIOError, InterruptedError):
@@ -310,6 +325,23 @@ class LoopbackServer:
             peer.eof = True
             return
         del peer.outgoing[:sent]
+
+    def _trickle(self, conn: socket.socket, peer: _Peer) -> None:
+        # One byte per send(), with TCP_NODELAY so that each goes out as its own segment
+        # and the client meets its reply in as many small pieces as the pacing allows.
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while peer.outgoing:
+            try:
+                conn.send(peer.outgoing[:1])
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                peer.outgoing.clear()
+                peer.eof = True
+                return
+            del peer.outgoing[:1]
+            time.sleep(self.slow_interval)
 
     def _drop(
         self,
