@@ -1,4 +1,4 @@
-"""Spec: the reply of ``connect_check_send`` (SPEC.md), run on every port.
+"""Spec: the reply of ``connect_check_send``, run on every port.
 
 Reading stops at the first of: the peer's end of stream (``"eof"``), ``max_reply_bytes``
 (``"limit"``), the reply ending with ``reply_until`` (``"until"``), and
