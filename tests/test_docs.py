@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import ipaddress
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -192,3 +193,32 @@ def test_the_repository_cites_no_outside_document() -> None:
         ROOT / "CHANGELOG.md",
     ]:
         assert outside not in path.read_text(), path.relative_to(ROOT)
+
+
+def _command_lines() -> list[tuple[str, list[str]]]:
+    """Every ``$ trio-sockets ...`` line of a console block, as (where, argv)."""
+    found = []
+    for block in ALL_BLOCKS:
+        if block.info != "console":
+            continue
+        for offset, line in enumerate(block.code.splitlines(), start=1):
+            if not line.startswith("$ trio-sockets "):
+                continue
+            command = re.split(r"\s[;|&#]|\s*;", line[len("$ ") :], maxsplit=1)[0]
+            found.append((f"{block.id}+{offset}", shlex.split(command)[1:]))
+    return found
+
+
+COMMAND_LINES = _command_lines()
+
+
+@pytest.mark.parametrize(("where", "argv"), COMMAND_LINES, ids=[w for w, _ in COMMAND_LINES])
+def test_console_commands_take_the_documented_options(where: str, argv: list[str]) -> None:
+    """The command lines shown in the docs are ones the command accepts as written."""
+    from trio_sockets.cli import build_parser
+
+    parser = build_parser(argv)
+    try:
+        parser.parse_args(argv)
+    except SystemExit as exc:  # argparse's way to refuse a command line
+        pytest.fail(f"{where}: trio-sockets {shlex.join(argv)} is refused (exit {exc.code})")
