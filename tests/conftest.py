@@ -32,12 +32,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from types import ModuleType
 from typing import Any, Protocol, TypeAlias, TypeVar
 
+import looptime
 import pytest
 import trio
+import trio.testing
 
 from trio_sockets import asyncio_port, trio_port
 from trio_sockets._asyncio_tools import move_on_after as asyncio_move_on_after
-from trio_sockets.testing import LoopbackServer, refusing_socket
+from trio_sockets.testing import (
+    AsyncioFakeNetwork,
+    FakeNetwork,
+    LoopbackServer,
+    addrinfo,
+    refusing_socket,
+)
 
 try:
     import uvloop
@@ -96,15 +104,22 @@ class Port(abc.ABC):
     BusyError: type[Exception]
     ClosedError: type[Exception]
     socket_type: type[Any]
+    # The scripted fake network of this framework (trio_sockets.testing).
+    FakeNetwork: type[FakeNetwork] | type[AsyncioFakeNetwork]
 
     def __repr__(self) -> str:
         return f"<Port {self.name}>"
 
-    def run(self, fn: Callable[..., Awaitable[T]], *args: object) -> T:
-        """Run ``fn(*args)`` to completion on a fresh loop; no socket may be left to the GC."""
+    def run(self, fn: Callable[..., Awaitable[T]], *args: object, virtual: bool = False) -> T:
+        """Run ``fn(*args)`` to completion on a fresh loop; no socket may be left to the GC.
+
+        With ``virtual``, the clock is virtual and starts at 0: it jumps to the next
+        timer whenever every task is blocked (Trio's ``MockClock(autojump_threshold=0)``,
+        a ``looptime`` loop on asyncio).
+        """
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ResourceWarning)
-            result = self._run(fn, *args)
+            result = self._run(fn, *args, virtual=virtual)
         unclosed = []
         for warning in caught:
             if issubclass(warning.category, ResourceWarning):
@@ -117,7 +132,11 @@ class Port(abc.ABC):
         return result
 
     @abc.abstractmethod
-    def _run(self, fn: Callable[..., Awaitable[T]], *args: object) -> T: ...
+    def _run(self, fn: Callable[..., Awaitable[T]], *args: object, virtual: bool) -> T: ...
+
+    @abc.abstractmethod
+    def now(self) -> float:
+        """The framework's clock: ``trio.current_time()``, ``loop.time()``."""
 
     @abc.abstractmethod
     async def sleep(self, seconds: float) -> None: ...
@@ -165,12 +184,6 @@ class Port(abc.ABC):
         """
 
 
-def _addrinfo(host: str, port: int) -> tuple[Any, ...]:
-    if ":" in host:
-        return (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port, 0, 0))
-    return (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))
-
-
 def _is_ip_literal(text: str) -> bool:
     try:
         ipaddress.ip_address(text.partition("%")[0])
@@ -182,8 +195,7 @@ def _is_ip_literal(text: str) -> bool:
 def _lookup(resolutions: Resolutions, host: str, family: int) -> list[tuple[Any, ...]]:
     if host not in resolutions:
         raise socket.gaierror(socket.EAI_NONAME, f"Name or service not known: {host!r}")
-    infos = [_addrinfo(ip, port) for ip, port in resolutions[host]]
-    return [info for info in infos if family in (0, info[0])]
+    return list(addrinfo(*resolutions[host], family=family))
 
 
 class _TrioResolver(trio.abc.HostnameResolver):
@@ -216,9 +228,14 @@ class TrioPort(Port):
     BusyError = trio.BusyResourceError
     ClosedError = trio.ClosedResourceError
     socket_type = trio.socket.SocketType
+    FakeNetwork = FakeNetwork
 
-    def _run(self, fn: Callable[..., Awaitable[T]], *args: object) -> T:
-        return trio.run(fn, *args)
+    def _run(self, fn: Callable[..., Awaitable[T]], *args: object, virtual: bool) -> T:
+        clock = trio.testing.MockClock(autojump_threshold=0) if virtual else None
+        return trio.run(fn, *args, clock=clock)
+
+    def now(self) -> float:
+        return trio.current_time()
 
     async def sleep(self, seconds: float) -> None:
         await trio.sleep(seconds)
@@ -287,14 +304,23 @@ class AsyncioPort(Port):
     BusyError = asyncio_port.BusyError
     ClosedError = asyncio_port.ClosedError
     socket_type = socket.socket
+    FakeNetwork = AsyncioFakeNetwork
 
     def __init__(self, use_uvloop: bool = False) -> None:
         self.use_uvloop = use_uvloop
         if use_uvloop:
             self.name = "uvloop"
 
-    def _run(self, fn: Callable[..., Awaitable[T]], *args: object) -> T:
-        factory = uvloop.new_event_loop if self.use_uvloop else None
+    def _run(self, fn: Callable[..., Awaitable[T]], *args: object, virtual: bool) -> T:
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+        if self.use_uvloop:
+            if virtual:
+                # looptime patches the pure-Python loop's selector and time(); uvloop's
+                # timers live in libuv, where it cannot reach them.
+                pytest.skip("no virtual clock for uvloop (looptime patches asyncio's loop)")
+            factory = uvloop.new_event_loop
+        elif virtual:
+            factory = _looptime_loop
         with asyncio.Runner(loop_factory=factory) as runner:
             return runner.run(self._checked(fn, *args))
 
@@ -308,6 +334,9 @@ class AsyncioPort(Port):
         timers = [handle for handle in scheduled if not handle.cancelled()]
         assert not timers, f"timers left scheduled: {timers}"
         return result
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -397,6 +426,10 @@ class AsyncioPort(Port):
 
         # An instance attribute shadows the method, on this loop only (uvloop's too).
         setattr(loop, "getaddrinfo", getaddrinfo)  # noqa: B010
+
+
+def _looptime_loop() -> asyncio.AbstractEventLoop:
+    return looptime.new_event_loop(start=0)
 
 
 # --------------------------------------------------------------------------------------

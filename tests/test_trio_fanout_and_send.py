@@ -1,6 +1,6 @@
 """Trio only: fan-out, sending and the fake network itself, with exact virtual times.
 
-The companion of ``test_trio_race.py``: ``send_to_many`` pacing, ordering and
+The companion of ``test_spec_race_table.py``: ``send_to_many`` pacing, ordering and
 ``fail_fast``, ``send_all`` over partial sends, resets and stalls, and the fake network's
 own behaviour, all under pytest-trio's ``autojump_clock``.
 """

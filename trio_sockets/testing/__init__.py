@@ -10,8 +10,9 @@
 
 from __future__ import annotations
 
-from ._fakesocket import ConnectOutcome, FakeSocket, PeerScript
-from .fakenet import FakeNetwork
+from ._asyncio_net import AsyncioFakeNetwork, AsyncioFakeSocket
+from ._script import ConnectOutcome, PeerScript, addrinfo
+from ._trio_net import FakeNetwork, FakeSocket
 from .servers import (
     MODES,
     LoopbackServer,
@@ -23,12 +24,15 @@ from .servers import (
 
 __all__ = [
     "MODES",
+    "AsyncioFakeNetwork",
+    "AsyncioFakeSocket",
     "ConnectOutcome",
     "FakeNetwork",
     "FakeSocket",
     "LoopbackServer",
     "Mode",
     "PeerScript",
+    "addrinfo",
     "blackhole_listener",
     "ipv6_loopback",
     "refusing_socket",

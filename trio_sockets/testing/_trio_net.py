@@ -1,136 +1,45 @@
-"""The fake sockets of :class:`~trio_sockets.testing.FakeNetwork`, and their scripts.
+"""The scripted fake network for Trio: :class:`FakeNetwork` and its :class:`FakeSocket`.
 
-See :mod:`trio_sockets.testing.fakenet` for the network that makes them and how to use it.
+Installed through Trio's two public hooks, :func:`trio.socket.set_custom_hostname_resolver`
+and :func:`trio.socket.set_custom_socket_factory` (Trio's own happy-eyeballs tests script
+their fake the same way). Delays are Trio sleeps, so under a
+:class:`trio.testing.MockClock` (pytest-trio's ``autojump_clock``) they are virtual time.
+The scripts and the inspection are shared with the asyncio twin (``_script.py``); see
+:mod:`trio_sockets.testing` for how to use them.
 """
 
 from __future__ import annotations
 
 import builtins
-import dataclasses
 import errno
-import ipaddress
-import math
-import os
 import socket as _stdlib_socket
+from collections.abc import Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import trio
+
+from ._script import (
+    FIRST_LOCAL_PORT,
+    LOCAL_IPV4,
+    LOCAL_IPV6,
+    PeerScript,
+    ScriptedNetwork,
+    address_key,
+    family_of,
+    oserror,
+)
 
 if TYPE_CHECKING:
     from typing import Self
 
     from typing_extensions import Buffer
 
-    from .fakenet import FakeNetwork
+__all__ = ["FakeNetwork", "FakeSocket"]
 
-__all__ = ["ConnectOutcome", "FakeSocket", "PeerScript"]
-
-
-#: How a scripted ``connect()`` ends once its delay has passed: ``"connect"`` succeeds,
-#: ``"refuse"`` raises ``ConnectionRefusedError`` (``ECONNREFUSED``), ``"blackhole"``
-#: never returns (as a host that drops SYNs), and an ``OSError`` instance is raised as is.
-ConnectOutcome: TypeAlias = Literal["connect", "refuse", "blackhole"] | OSError
-
-#: The local address a fake socket reports once connected (unless it was bound to a
-#: specific IP): documentation prefixes, so they never look like a real interface.
-LOCAL_IPV4: Final = "198.51.100.1"
-LOCAL_IPV6: Final = "2001:db8:ffff::1"
 # Fake descriptors count up from here: far above any real one, so code that polls a
 # fileno() it was given sees POLLNVAL, never the events of some unrelated open file.
 _FIRST_FILENO: Final = 1 << 30
-_FIRST_LOCAL_PORT: Final = 50000  # fake ephemeral ports count up from here
-
-_Key: TypeAlias = tuple[str, int]
-
-
-def _oserror(code: int, cls: type[OSError] = OSError) -> OSError:
-    return cls(code, os.strerror(code))
-
-
-def _ip_key(host: object) -> str:
-    """The canonical text of an IP literal (scope id dropped), or ``ValueError``."""
-    return ipaddress.ip_address(str(host).partition("%")[0]).compressed
-
-
-def _address_key(address: object) -> _Key:
-    if not isinstance(address, tuple) or len(address) < 2:
-        raise ValueError(f"expected an (ip, port) sockaddr tuple, got {address!r}")
-    host, port = address[0], address[1]
-    if isinstance(port, bool) or not isinstance(port, int):
-        raise ValueError(f"port must be an integer, got {port!r} in {address!r}")
-    try:
-        return _ip_key(host), port
-    except ValueError:
-        raise ValueError(
-            f"{host!r} in {address!r} is not an IP address: script addresses, "
-            "and map names to them with add_host()"
-        ) from None
-
-
-def _family_of(ip: str) -> _stdlib_socket.AddressFamily:
-    version = ipaddress.ip_address(ip.partition("%")[0]).version
-    return _stdlib_socket.AF_INET6 if version == 6 else _stdlib_socket.AF_INET
-
-
-def _normalize_name(name: str) -> str:
-    # Trio hands the resolver IDNA-encoded bytes; compare names the same way.
-    return name.encode("idna").decode("ascii").lower() if not name.isascii() else name.lower()
-
-
-# --------------------------------------------------------------------------------------
-# Scripts
-# --------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PeerScript:
-    """How one address behaves; made by :meth:`FakeNetwork.script`.
-
-    Attributes:
-        delay: seconds ``connect()`` takes before its outcome (virtual under a MockClock).
-        outcome: see :data:`ConnectOutcome`.
-        reply: bytes the peer sends as soon as the connection is up, or ``"echo"`` to
-            send back every byte it receives.
-        closes: whether the peer closes its side (``recv`` returns ``b""``) once we have
-            shut down ours; ``False`` keeps it open, so a reader waits forever.
-        max_send: at most this many bytes accepted per ``send`` call (partial sends).
-        reset_after: the peer takes this many bytes in all, then every further ``send``
-            raises ``ConnectionResetError`` (``ECONNRESET``).
-        window: the peer takes this many bytes in all and then stops reading: ``send``
-            and ``wait_writable`` block until cancelled (a stalled receiver).
-    """
-
-    delay: float = 0.0
-    outcome: ConnectOutcome = "connect"
-    reply: bytes | Literal["echo"] = "echo"
-    closes: bool = True
-    max_send: int | None = None
-    reset_after: int | None = None
-    window: int | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.delay, bool) or not isinstance(self.delay, (int, float)):
-            raise TypeError(f"delay must be a number of seconds, got {self.delay!r}")
-        if math.isnan(self.delay) or self.delay < 0:
-            raise ValueError(f"delay must be a non-negative number of seconds, got {self.delay}")
-        if not isinstance(self.outcome, OSError) and self.outcome not in (
-            "connect",
-            "refuse",
-            "blackhole",
-        ):
-            raise ValueError(
-                "outcome must be 'connect', 'refuse', 'blackhole' or an OSError instance, "
-                f"got {self.outcome!r}"
-            )
-        if self.reply != "echo" and not isinstance(self.reply, bytes):
-            raise TypeError(f"reply must be bytes or 'echo', got {self.reply!r}")
-        for name, low in (("max_send", 1), ("reset_after", 0), ("window", 0)):
-            value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < low
-            ):
-                raise ValueError(f"{name} must be None or an integer >= {low}, got {value!r}")
 
 
 # --------------------------------------------------------------------------------------
@@ -241,7 +150,7 @@ class FakeSocket(trio.socket.SocketType):
         if self.connected:
             if ip in ("", "::", "0.0.0.0"):
                 ip = LOCAL_IPV6 if v6 else LOCAL_IPV4
-            port = port or _FIRST_LOCAL_PORT + self._number
+            port = port or FIRST_LOCAL_PORT + self._number
         return (ip, port, 0, 0) if v6 else (ip, port)
 
     def is_readable(self) -> bool:
@@ -284,7 +193,7 @@ class FakeSocket(trio.socket.SocketType):
         await trio.lowlevel.checkpoint()
         self._check_open()
         ip = str(address[0])
-        if ip and _family_of(ip) != self._family:
+        if ip and family_of(ip) != self._family:
             raise OSError(errno.EAFNOSUPPORT, f"cannot bind {self._family.name} socket to {ip!r}")
         self.bound = tuple(address)
 
@@ -299,9 +208,9 @@ class FakeSocket(trio.socket.SocketType):
         """
         self._check_open()
         if self.address is not None:
-            raise _oserror(errno.EISCONN)
-        key = _address_key(address)
-        if _family_of(key[0]) != self._family:
+            raise oserror(errno.EISCONN)
+        key = address_key(address)
+        if family_of(key[0]) != self._family:
             raise OSError(
                 errno.EAFNOSUPPORT, f"cannot connect {self._family.name} socket to {key[0]!r}"
             )
@@ -321,7 +230,7 @@ class FakeSocket(trio.socket.SocketType):
         self.connect_ended = trio.current_time()
         if script.outcome == "refuse":
             self.connect_state = "refused"
-            raise _oserror(errno.ECONNREFUSED, ConnectionRefusedError)
+            raise oserror(errno.ECONNREFUSED, ConnectionRefusedError)
         if isinstance(script.outcome, OSError):
             self.connect_state = "failed"
             raise script.outcome
@@ -341,19 +250,15 @@ class FakeSocket(trio.socket.SocketType):
         while True:
             script = self._check_connected()
             if self._shut_wr:
-                raise _oserror(errno.EPIPE, BrokenPipeError)
-            if script.reset_after is not None and len(self.sent) >= script.reset_after:
-                raise _oserror(errno.ECONNRESET, ConnectionResetError)
-            room = self._window_room(script)
+                raise oserror(errno.EPIPE, BrokenPipeError)
+            if script.resets(len(self.sent)):
+                raise oserror(errno.ECONNRESET, ConnectionResetError)
+            room = script.window_room(len(self.sent))
             if room is None or room > 0:
                 break
             await self._changed.park()  # a stalled peer: only close() wakes us
         with memoryview(data) as raw, raw.cast("B") as view:
-            count = len(view) if room is None else min(len(view), room)
-            if script.max_send is not None:
-                count = min(count, script.max_send)
-            if script.reset_after is not None:
-                count = min(count, script.reset_after - len(self.sent))
+            count = script.send_count(len(view), len(self.sent))
             chunk = bytes(view[:count])
         self.sent += chunk
         self.sends.append(count)
@@ -399,7 +304,7 @@ class FakeSocket(trio.socket.SocketType):
         await trio.lowlevel.checkpoint_if_cancelled()
         while True:
             self._check_open()
-            room = None if self.script is None else self._window_room(self.script)
+            room = None if self.script is None else self.script.window_room(len(self.sent))
             if room is None or room > 0:
                 break
             await self._changed.park()
@@ -411,19 +316,137 @@ class FakeSocket(trio.socket.SocketType):
     def _eof(self) -> bool:
         return not self._inbox and (self._peer_closed or self._shut_rd)
 
-    def _window_room(self, script: PeerScript) -> int | None:
-        # None: the peer reads everything; else how many more bytes it will take.
-        return None if script.window is None else script.window - len(self.sent)
-
     def _check_open(self) -> None:
         if self.closed:
-            raise _oserror(errno.EBADF)
+            raise oserror(errno.EBADF)
 
     def _check_connected(self) -> PeerScript:
         self._check_open()
         if self.connect_state != "connected" or self.script is None:
-            raise _oserror(errno.ENOTCONN)
+            raise oserror(errno.ENOTCONN)
         return self.script
+
+
+# --------------------------------------------------------------------------------------
+# FakeNetwork
+# --------------------------------------------------------------------------------------
+
+
+class FakeNetwork(ScriptedNetwork["FakeSocket"], trio.abc.SocketFactory, trio.abc.HostnameResolver):
+    """A scripted network: Trio's hostname resolver and socket factory in one object.
+
+    Use it as a context manager inside ``trio.run``: entering installs it through
+    :func:`trio.socket.set_custom_hostname_resolver` and
+    :func:`trio.socket.set_custom_socket_factory`, and leaving restores whatever was
+    installed before (both hooks are per ``trio.run``).
+
+    Scripting (``add_host``, ``script``, ``script_for``, ``default``) and inspection
+    (``sockets``, ``lookups``, ``open_sockets()``, ``sockets_to()``, ``received()``) are
+    the same as :class:`~trio_sockets.testing.AsyncioFakeNetwork`'s.
+
+    Args:
+        families: the address families sockets can be made for; creating a socket of
+            another family raises ``OSError(EAFNOSUPPORT)``, as on a host without IPv6.
+
+    Attributes:
+        sockets: every :class:`FakeSocket` made, in creation order.
+        lookups: every name passed to the resolver, in order (IP literals never are).
+        scripts: the scripted addresses, ``(ip, port)`` to :class:`PeerScript`.
+        default: the script of every other address: refuse at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        families: Iterable[int] = (_stdlib_socket.AF_INET, _stdlib_socket.AF_INET6),
+    ) -> None:
+        super().__init__(families)
+        self._previous: tuple[trio.abc.HostnameResolver | None, trio.abc.SocketFactory | None]
+        self._installed = False
+
+    # ----- installing ---------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        if self._installed:
+            raise RuntimeError("this FakeNetwork is already installed")
+        resolver = trio.socket.set_custom_hostname_resolver(self)
+        factory = trio.socket.set_custom_socket_factory(self)
+        self._previous = (resolver, factory)
+        self._installed = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        resolver, factory = self._previous
+        trio.socket.set_custom_hostname_resolver(resolver)
+        trio.socket.set_custom_socket_factory(factory)
+        self._installed = False
+
+    # ----- trio.abc.SocketFactory ---------------------------------------------------
+
+    def socket(
+        self,
+        family: _stdlib_socket.AddressFamily | int = _stdlib_socket.AF_INET,
+        type: _stdlib_socket.SocketKind | int = _stdlib_socket.SOCK_STREAM,
+        proto: int = 0,
+    ) -> FakeSocket:
+        """Make a :class:`FakeSocket` (called by :func:`trio.socket.socket`)."""
+        if family not in self._families:
+            raise oserror(errno.EAFNOSUPPORT)
+        sock = FakeSocket(self, family, type, proto, len(self.sockets))
+        self.sockets.append(sock)
+        return sock
+
+    # ----- trio.abc.HostnameResolver ------------------------------------------------
+
+    async def getaddrinfo(
+        self,
+        host: bytes | None,
+        port: bytes | str | int | None,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[
+        tuple[
+            Literal[_stdlib_socket.AddressFamily.AF_INET],
+            _stdlib_socket.SocketKind,
+            int,
+            str,
+            tuple[str, int],
+        ]
+        | tuple[
+            Literal[_stdlib_socket.AddressFamily.AF_INET6],
+            _stdlib_socket.SocketKind,
+            int,
+            str,
+            tuple[str, int, int, int] | tuple[int, bytes],
+        ]
+    ]:
+        """Resolve a name added with :meth:`add_host` (called by Trio's ``getaddrinfo``).
+
+        Returns TCP entries in the order given to :meth:`add_host`, filtered by
+        ``family``, after the host's scripted delay.
+
+        Raises:
+            socket.gaierror: an unknown name (``EAI_NONAME``) or a non-numeric port
+                (``EAI_SERVICE``).
+        """
+        name = (host or b"localhost").decode("ascii")
+        await trio.sleep(self._lookup_delay(name))
+        answer: list[Any] = self._answer(name, port, family)
+        return answer
+
+    async def getnameinfo(
+        self, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int
+    ) -> tuple[str, str]:
+        """Numeric only: the address and port as text (there are no reverse names)."""
+        await trio.lowlevel.checkpoint()
+        return str(sockaddr[0]), str(sockaddr[1])
 
 
 async def _wait_like_io(delay: float) -> None:

@@ -1,0 +1,484 @@
+"""The scripted fake network for asyncio: :class:`AsyncioFakeNetwork`.
+
+asyncio has no resolver or socket-factory hooks, so the fake is installed on the running
+event loop itself: ``with AsyncioFakeNetwork() as net:`` shadows the loop's
+``getaddrinfo`` and ``sock_connect`` methods with the network's own (instance attributes,
+on this loop only, removed on exit), and points the asyncio port's clock at the loop's
+(``loop.time()``), so that attempts and reports are in the loop's time. Code that
+resolves with ``loop.getaddrinfo`` and connects with ``loop.sock_connect`` (the asyncio
+port, and much asyncio code besides) then talks to the scripted network.
+
+The socket is the caller's own ``socket.socket``. When ``sock_connect`` is called, the
+network adopts it: its class becomes :class:`AsyncioFakeSocket` (a subclass that adds no
+storage, so the switch is allowed), and once the scripted connect succeeds its file
+descriptor is replaced (``dup2``) by one end of a Unix ``socketpair()`` whose other end
+the network drives as the scripted peer. The descriptor is real, so ``fileno()``,
+``select``/``poll`` and the loop's ``add_reader``/``add_writer`` work as on a real
+connection; ``send``, ``recv``, ``shutdown``, ``close``, ``getpeername`` and
+``getsockname`` are overridden to follow the script and to report the scripted addresses.
+A peer that stops reading (``window``) fills the real send buffer, so that writability
+waits block exactly as they do for a stalled TCP receiver.
+
+Virtual time: delays are ``asyncio.sleep`` calls, so on a loop whose clock is virtual
+they take no real time. ``looptime`` (a maintained library and pytest plugin) provides
+such a loop: ``looptime.new_event_loop(start=0)`` jumps its clock to the next timer
+whenever nothing is ready, works with ``asyncio.timeout``, ``TaskGroup`` and the rest of
+asyncio, and counts in integer microseconds, so times made of binary fractions compare
+exactly. It patches the pure-Python event loop (its selector and ``time()``); uvloop's
+timers live in libuv, out of its reach, so on uvloop the fake network runs in real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket as _stdlib_socket
+import weakref
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from .. import asyncio_port
+from ._script import (
+    FIRST_LOCAL_PORT,
+    LOCAL_IPV4,
+    LOCAL_IPV6,
+    AddrInfo,
+    PeerScript,
+    ScriptedNetwork,
+    address_key,
+    family_of,
+    oserror,
+)
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from typing_extensions import Buffer
+
+__all__ = ["AsyncioFakeNetwork", "AsyncioFakeSocket"]
+
+_MISSING: Final = object()
+_CHUNK: Final = bytes(1 << 16)  # filler for the send buffer of a stalled peer
+
+
+class _State:
+    """What an :class:`AsyncioFakeSocket` knows beyond its real socket.
+
+    Kept outside the socket: the class switch forbids new instance storage.
+    """
+
+    __slots__ = (
+        "address",
+        "backlog",
+        "bound",
+        "closed",
+        "connect_ended",
+        "connect_started",
+        "connect_state",
+        "network",
+        "number",
+        "peer",
+        "peer_closing",
+        "received",
+        "script",
+        "sends",
+        "sent",
+        "shut_wr",
+    )
+
+    def __init__(self, network: AsyncioFakeNetwork, number: int) -> None:
+        self.network = network
+        self.number = number
+        self.closed = False
+        self.address: tuple[Any, ...] | None = None
+        self.script: PeerScript | None = None
+        self.connect_state: (
+            Literal["pending", "connected", "refused", "failed", "cancelled"] | None
+        ) = None
+        self.connect_started: float | None = None
+        self.connect_ended: float | None = None
+        self.sent = bytearray()
+        self.sends: list[int] = []
+        self.received = bytearray()
+        self.bound: tuple[Any, ...] | None = None
+        self.shut_wr = False
+        self.peer: _stdlib_socket.socket | None = None  # the scripted peer's end
+        self.backlog = bytearray()  # what the peer sent that did not fit in the pair yet
+        self.peer_closing = False  # the peer closes its side once the backlog is out
+
+
+_STATES: Final[weakref.WeakKeyDictionary[AsyncioFakeSocket, _State]] = weakref.WeakKeyDictionary()
+
+
+class AsyncioFakeSocket(_stdlib_socket.socket):
+    """A ``socket.socket`` adopted by :class:`AsyncioFakeNetwork` at ``sock_connect``.
+
+    Attributes for tests to inspect (the same as Trio's ``FakeSocket``):
+        network: the :class:`AsyncioFakeNetwork` that adopted it.
+        closed: ``close()`` was called.
+        address: the sockaddr passed to ``sock_connect()``.
+        script: the :class:`PeerScript` of that address.
+        connect_state: ``"pending"``, ``"connected"``, ``"refused"``, ``"failed"`` or
+            ``"cancelled"``.
+        connect_started, connect_ended: ``loop.time()`` at both ends of the connect.
+        sent: every byte the peer accepted from this socket.
+        sends: how many bytes each ``send`` call moved, in order (partial sends show).
+        received: every byte ``recv`` returned.
+    """
+
+    __slots__ = ()  # no storage of its own: see _State
+
+    @property
+    def _state(self) -> _State:
+        return _STATES[self]
+
+    def __repr__(self) -> str:
+        state = self._state
+        what = "closed" if state.closed else (state.connect_state or "new")
+        return f"<AsyncioFakeSocket #{state.number} {self.family.name} {what} to {state.address!r}>"
+
+    # ----- inspection ---------------------------------------------------------------
+
+    @property
+    def network(self) -> AsyncioFakeNetwork:
+        return self._state.network
+
+    @property
+    def closed(self) -> bool:
+        return self._state.closed
+
+    @property
+    def address(self) -> tuple[Any, ...] | None:
+        return self._state.address
+
+    @property
+    def script(self) -> PeerScript | None:
+        return self._state.script
+
+    @property
+    def connect_state(
+        self,
+    ) -> Literal["pending", "connected", "refused", "failed", "cancelled"] | None:
+        return self._state.connect_state
+
+    @property
+    def connect_started(self) -> float | None:
+        return self._state.connect_started
+
+    @property
+    def connect_ended(self) -> float | None:
+        return self._state.connect_ended
+
+    @property
+    def connected(self) -> bool:
+        """The connect succeeded (the socket may have been closed since)."""
+        return self._state.connect_state == "connected"
+
+    @property
+    def sent(self) -> bytearray:
+        return self._state.sent
+
+    @property
+    def sends(self) -> list[int]:
+        return self._state.sends
+
+    @property
+    def received(self) -> bytearray:
+        return self._state.received
+
+    @property
+    def did_shutdown_SHUT_WR(self) -> bool:
+        return self._state.shut_wr
+
+    # ----- the overridden socket methods --------------------------------------------
+
+    def getpeername(self) -> Any:
+        state = self._check_connected()
+        return state.address
+
+    def getsockname(self) -> Any:
+        state = self._state
+        if state.closed:
+            raise oserror(errno.EBADF)
+        if state.connect_state != "connected":
+            return super().getsockname()  # still the caller's real, unconnected socket
+        v6 = self.family == _stdlib_socket.AF_INET6
+        ip, port = state.bound[:2] if state.bound is not None else ("", 0)
+        if ip in ("", "::", "0.0.0.0"):
+            ip = LOCAL_IPV6 if v6 else LOCAL_IPV4
+        port = port or FIRST_LOCAL_PORT + state.number
+        return (ip, port, 0, 0) if v6 else (ip, port)
+
+    def send(self, data: Buffer, flags: int = 0, /) -> int:
+        """Hand bytes to the peer; return how many it took (see :class:`PeerScript`).
+
+        Raises:
+            BlockingIOError: the peer's ``window`` is full (it has stopped reading).
+            ConnectionResetError: the peer's ``reset_after`` budget is used up.
+            BrokenPipeError: our sending side was shut down.
+            OSError: ``EBADF`` if closed, ``ENOTCONN`` if not connected.
+        """
+        state = self._check_connected()
+        script = state.script
+        assert script is not None
+        if state.shut_wr:
+            raise oserror(errno.EPIPE, BrokenPipeError)
+        if script.resets(len(state.sent)):
+            raise oserror(errno.ECONNRESET, ConnectionResetError)
+        if script.window_room(len(state.sent)) == 0:
+            raise oserror(errno.EAGAIN, BlockingIOError)
+        with memoryview(data) as raw, raw.cast("B") as view:
+            count = script.send_count(len(view), len(state.sent))
+            chunk = bytes(view[:count])
+        state.sent += chunk
+        state.sends.append(count)
+        if script.reply == "echo":
+            state.backlog += chunk
+            self._flush_peer()
+        if script.window_room(len(state.sent)) == 0:
+            self._stall()
+        return count
+
+    def recv(self, bufsize: int, flags: int = 0, /) -> bytes:
+        """Return up to ``bufsize`` bytes the peer sent (``BlockingIOError`` if none yet).
+
+        ``b""`` means end of stream: the peer closed its side (after our ``SHUT_WR``,
+        if it ``closes``) and every byte it sent was read.
+        """
+        state = self._check_connected()
+        data = super().recv(bufsize, flags)
+        state.received += data
+        self._flush_peer()  # room was made: the peer sends what it still has
+        return data
+
+    def shutdown(self, how: int, /) -> None:
+        """``SHUT_WR`` half-closes: a scripted peer that ``closes`` then closes its side."""
+        state = self._check_connected()
+        super().shutdown(how)
+        if how in (_stdlib_socket.SHUT_WR, _stdlib_socket.SHUT_RDWR):
+            state.shut_wr = True
+            if state.script is not None and state.script.closes:
+                state.peer_closing = True
+                self._flush_peer()
+
+    def close(self) -> None:
+        """Close the socket and the peer's end; closing twice is harmless."""
+        state = _STATES.get(self)
+        if state is not None:
+            state.closed = True
+            if state.peer is not None:
+                state.peer.close()
+        super().close()
+
+    # ----- the network's side -------------------------------------------------------
+
+    async def _connect(self, address: tuple[Any, ...]) -> None:
+        state = self._state
+        if state.closed or self.fileno() < 0:
+            raise oserror(errno.EBADF)
+        if state.address is not None:
+            raise oserror(errno.EISCONN)
+        key = address_key(address)
+        if family_of(key[0]) != self.family:
+            raise OSError(
+                errno.EAFNOSUPPORT, f"cannot connect {self.family.name} socket to {key[0]!r}"
+            )
+        loop = asyncio.get_running_loop()
+        script = state.network.script_for(key)
+        state.address, state.script = tuple(address), script
+        state.connect_state, state.connect_started = "pending", loop.time()
+        try:
+            # Woken by a timer, as a real connect is by the loop's I/O callback: a
+            # cancellation in the same tick wins over both (Task.cancel semantics).
+            await asyncio.sleep(script.delay)
+            if script.outcome == "blackhole":
+                await loop.create_future()  # never resolved: SYNs dropped
+        except asyncio.CancelledError:
+            state.connect_state, state.connect_ended = "cancelled", loop.time()
+            raise
+        state.connect_ended = loop.time()
+        if script.outcome == "refuse":
+            state.connect_state = "refused"
+            raise oserror(errno.ECONNREFUSED, ConnectionRefusedError)
+        if isinstance(script.outcome, OSError):
+            state.connect_state = "failed"
+            raise script.outcome
+        self._wire()
+        state.connect_state = "connected"
+        if isinstance(script.reply, bytes):
+            state.backlog += script.reply
+            self._flush_peer()
+        if script.window_room(0) == 0:
+            self._stall()
+
+    def _wire(self) -> None:
+        # Swap the unconnected TCP descriptor for one end of a Unix socket pair: the
+        # socket object, its number and its family stay; its I/O now reaches the peer.
+        state = self._state
+        local = super().getsockname()
+        if local[0] not in ("", "::", "0.0.0.0") or local[1]:
+            state.bound = tuple(local)
+        ours, peer = _stdlib_socket.socketpair()
+        with ours:
+            ours.setblocking(False)  # O_NONBLOCK is per open file: set it on the new one
+            peer.setblocking(False)
+            os.dup2(ours.fileno(), self.fileno(), inheritable=False)
+        state.peer = peer
+
+    def _flush_peer(self) -> None:
+        # The peer sends what it has, as far as our receive buffer takes it, and closes
+        # its side once everything is out (if it was asked to).
+        state = self._state
+        if state.peer is None or state.closed:
+            return
+        while state.backlog:
+            try:
+                n = state.peer.send(state.backlog)
+            except BlockingIOError:
+                return
+            del state.backlog[:n]
+        if state.peer_closing:
+            state.peer_closing = False
+            state.peer.shutdown(_stdlib_socket.SHUT_WR)
+
+    def _stall(self) -> None:
+        # The peer has stopped reading: fill our real send buffer, so that send() and
+        # every writability wait (poll, loop.add_writer) see a full buffer, as with TCP.
+        while True:
+            try:
+                super().send(_CHUNK)
+            except BlockingIOError:
+                return
+
+    def _check_connected(self) -> _State:
+        state = self._state
+        if state.closed:
+            raise oserror(errno.EBADF)
+        if state.connect_state != "connected" or state.script is None:
+            raise oserror(errno.ENOTCONN)
+        return state
+
+
+# --------------------------------------------------------------------------------------
+# AsyncioFakeNetwork
+# --------------------------------------------------------------------------------------
+
+
+class AsyncioFakeNetwork(ScriptedNetwork[AsyncioFakeSocket]):
+    """A scripted network for asyncio, installed on the running event loop.
+
+    Use it as a context manager inside a coroutine: entering shadows the running loop's
+    ``getaddrinfo`` and ``sock_connect`` and points the asyncio port's clock at
+    ``loop.time()``; leaving restores all three and closes the scripted peers' ends of
+    the sockets. Scripting (``add_host``, ``script``, ``script_for``, ``default``) and
+    inspection (``sockets``, ``lookups``, ``open_sockets()``, ``sockets_to()``,
+    ``received()``) are the same as Trio's :class:`~trio_sockets.testing.FakeNetwork`.
+
+    Args:
+        families: the address families that can connect; connecting a socket of
+            another family raises ``OSError(EAFNOSUPPORT)``, as on a host without IPv6.
+            (asyncio code makes its sockets itself, so the error comes from
+            ``sock_connect``, not from creating the socket as on Trio, and such a
+            socket is not recorded.)
+
+    Attributes:
+        sockets: every :class:`AsyncioFakeSocket` adopted, in order of first connect.
+        lookups: every name passed to ``getaddrinfo``, in order.
+        scripts: the scripted addresses, ``(ip, port)`` to :class:`PeerScript`.
+        default: the script of every other address: refuse at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        families: Iterable[int] = (_stdlib_socket.AF_INET, _stdlib_socket.AF_INET6),
+    ) -> None:
+        super().__init__(families)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._previous: dict[str, Any] = {}
+        self._previous_clock: Callable[[], float] = asyncio_port._now
+
+    # ----- installing ---------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        if self._loop is not None:
+            raise RuntimeError("this AsyncioFakeNetwork is already installed")
+        loop = asyncio.get_running_loop()
+        methods = {"getaddrinfo": self.getaddrinfo, "sock_connect": self.sock_connect}
+        # An instance attribute shadows the method, on this loop only (uvloop's too).
+        self._previous = {name: vars(loop).get(name, _MISSING) for name in methods}
+        for name, method in methods.items():
+            setattr(loop, name, method)
+        # The port times its attempts and reports with a clock of its own (the finest
+        # one); under the fake, that clock must be the loop's, which may be virtual.
+        self._previous_clock, asyncio_port._now = asyncio_port._now, loop.time
+        self._loop = loop
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        loop, self._loop = self._loop, None
+        assert loop is not None
+        for name, previous in self._previous.items():
+            if previous is _MISSING:
+                delattr(loop, name)
+            else:
+                setattr(loop, name, previous)
+        asyncio_port._now = self._previous_clock
+        for sock in self.sockets:
+            peer = sock._state.peer
+            if peer is not None:
+                peer.close()
+
+    # ----- the loop methods it stands in for ----------------------------------------
+
+    async def getaddrinfo(
+        self,
+        host: bytes | str | None,
+        port: bytes | str | int | None,
+        *,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[AddrInfo]:
+        """Resolve a name added with :meth:`add_host` (stands in for ``loop.getaddrinfo``).
+
+        Returns TCP entries in the order given to :meth:`add_host`, filtered by
+        ``family``, after the host's scripted delay.
+
+        Raises:
+            socket.gaierror: an unknown name (``EAI_NONAME``) or a non-numeric port
+                (``EAI_SERVICE``).
+        """
+        name = host.decode("ascii") if isinstance(host, bytes) else (host or "localhost")
+        await asyncio.sleep(self._lookup_delay(name))
+        return self._answer(name, port, family)
+
+    async def sock_connect(self, sock: _stdlib_socket.socket, address: Any) -> None:
+        """Connect as scripted (stands in for ``loop.sock_connect``).
+
+        Sleeps the scripted delay, then connects, refuses, hangs or raises. Unlike
+        Trio's, a cancelled connect leaves the socket open: asyncio's own does too, and
+        closing it is the caller's job.
+
+        Raises:
+            ConnectionRefusedError: the outcome is ``"refuse"`` (or unscripted).
+            OSError: the scripted error; ``EAFNOSUPPORT`` for a family not in
+                ``families`` or an address of the other family; ``EISCONN`` if connect
+                was already called; ``EBADF`` if closed.
+        """
+        if sock.family not in self._families:
+            raise oserror(errno.EAFNOSUPPORT)
+        if not isinstance(sock, AsyncioFakeSocket):
+            sock.__class__ = AsyncioFakeSocket  # adds no storage: see _State
+            assert isinstance(sock, AsyncioFakeSocket)
+            _STATES[sock] = _State(self, len(self.sockets))
+            self.sockets.append(sock)
+        await sock._connect(tuple(address))
