@@ -142,7 +142,9 @@ def _run(block: Block, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     script = tmp_path / ("test_block.py" if "test" in block.flags else "block.py")
     script.write_text(block.code)
     if "test" in block.flags:
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(script)]
+        # looptime's pytest plugin expects pytest-asyncio (see pyproject.toml's addopts).
+        plugins = ["-p", "no:cacheprovider", "-p", "no:looptime_plugin"]
+        command = [sys.executable, "-m", "pytest", "-q", *plugins, str(script)]
     else:
         command = [sys.executable, str(script)]
     return subprocess.run(

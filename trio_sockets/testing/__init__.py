@@ -1,8 +1,7 @@
 """Test helpers for code that uses trio_sockets, or any code that opens TCP connections.
 
-- :class:`FakeNetwork` (:mod:`trio_sockets.testing.fakenet`): a scripted fake network for
-  Trio, installed through Trio's public resolver and socket-factory hooks, for exact
-  virtual-time tests.
+- :class:`FakeNetwork` (Trio) and :class:`AsyncioFakeNetwork` (asyncio): one scripted
+  fake network, for exact virtual-time tests of code that opens TCP connections.
 - :class:`LoopbackServer` and friends (:mod:`trio_sockets.testing.servers`): real sink,
   echo, slow, reset and blackhole servers on loopback, in a background thread, for any
   framework.
