@@ -526,6 +526,7 @@ def test_deadline_while_reading_reply(port: Port) -> None:
             assert (report.status, report.bytes_sent, report.reply) == ("timeout", 4, b"partial")
             assert report.reply_s == 2.5
             assert net.sockets[0].did_shutdown_SHUT_WR
+            assert bytes(net.sockets[0].received) == b"partial"
             assert net.open_sockets() == []
 
     port.run(main, virtual=True)

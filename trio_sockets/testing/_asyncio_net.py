@@ -253,6 +253,13 @@ class AsyncioFakeSocket(_stdlib_socket.socket):
         self._flush_peer()  # room was made: the peer sends what it still has
         return data
 
+    def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0, /) -> int:
+        """:meth:`recv` into ``buffer`` (up to ``nbytes``, or its length); returns the count."""
+        with memoryview(buffer) as view:
+            chunk = self.recv(nbytes or len(view), flags)
+            view[: len(chunk)] = chunk
+        return len(chunk)
+
     def shutdown(self, how: int, /) -> None:
         """``SHUT_WR`` half-closes: a scripted peer that ``closes`` then closes its side."""
         state = self._check_connected()
