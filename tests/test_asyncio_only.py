@@ -465,3 +465,84 @@ def test_send_to_many_outside_cancel_is_prompt_and_bare(run: Runner) -> None:
         assert script.all_closed()
 
     run(main)
+
+
+# --------------------------------------------------------------------------------------
+# The race's TaskGroup: asyncio's own pitfalls, met head-on
+# --------------------------------------------------------------------------------------
+
+
+def test_a_won_race_leaves_the_cancel_count_as_it_found_it(run: Runner) -> None:
+    # The winner stops the TaskGroup by raising. If the group's body had already ended,
+    # Python < 3.13 would leave our task's cancel count raised (gh-116720), and a
+    # deadline taken later would come out as CancelledError instead of TimeoutError.
+    async def main() -> None:
+        with listener() as one, listener() as two:
+            script = Script([one.getsockname()[:2], two.getsockname()[:2]])
+            script.gate = asyncio.Event()  # both connect together, after every launch
+            script.install(asyncio.get_running_loop())
+            task = asyncio.current_task()
+            assert task is not None
+            async with await ap.open_connection("dual.test", 80, happy_eyeballs_delay=0):
+                assert task.cancelling() == 0
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0):
+                    await asyncio.sleep(1)
+            assert script.all_closed()
+
+    run(main)
+
+
+def test_a_staircase_timeout_is_never_a_failed_connect(run: Runner) -> None:
+    # TimeoutError is an OSError: the head start running out must not be mistaken for
+    # the attempt failing, nor the workflow's deadline for a network error.
+    async def main() -> None:
+        refused = refused_port()
+        script = Script([("127.0.0.1", 9), ("127.0.0.1", refused)])
+        script.hang = {9}
+        script.install(asyncio.get_running_loop())
+        report = await ap.connect_check_send(
+            "hang.test:80", b"x", happy_eyeballs_delay=0.01, timeout=0.2
+        )
+        assert report.status == "timeout"
+        assert [(a.address[1], a.outcome) for a in report.attempts] == [
+            (9, "cancelled"),
+            (refused, "failed"),
+        ]
+        assert report.attempts[0].error is None
+        assert str(report.attempts[1].error).startswith("ConnectionRefusedError")
+        assert script.all_closed()
+
+    run(main)
+
+
+def test_a_cancellation_meeting_the_winner_is_not_swallowed(run: Runner) -> None:
+    # The caller is cancelled in the very step in which an attempt connects: the group
+    # then raises the winner's _Won alone, and Python < 3.13 drops the cancellation.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        real_connect = loop.sock_connect
+        sockets: list[socket.socket] = []
+        caller: asyncio.Task[Any] | None = None
+
+        async def sock_connect(sock: socket.socket, address: Any) -> None:
+            sockets.append(sock)
+            if address[1] == 9:
+                await asyncio.Event().wait()  # a blackhole
+            await real_connect(sock, address)
+            assert caller is not None
+            caller.cancel()
+
+        with listener() as live:
+            script = Script([("127.0.0.1", 9), live.getsockname()[:2]])
+            script.install(loop)
+            loop.sock_connect = sock_connect  # type: ignore[method-assign]
+            caller = asyncio.create_task(
+                ap.open_connection("dual.test", 80, happy_eyeballs_delay=0)
+            )
+            with pytest.raises(asyncio.CancelledError):
+                await caller
+            assert len(sockets) == 2
+            assert all(s.fileno() == -1 for s in sockets)
+
+    run(main)

@@ -254,6 +254,16 @@ PARSE_ERRORS: list[tuple[object, str]] = [
     (("a:b", 80), "'a:b' contains ':' but is not an IPv6 literal"),
     (("[x", 80), "'[x' contains '[' or ']'"),
     ("x]:80", "'x]' contains '[' or ']'"),
+    # names DNS never accepts: empty labels, labels over 63 octets, names over 253
+    ("a..b:80", "host 'a..b' is not a valid host name: an empty label in target 'a..b:80'"),
+    (".example.test:80", "an empty label"),
+    ("example.test..:80", "an empty label"),
+    (("a..b", 80), "'a..b' is not a valid host name: an empty label"),
+    ("a" * 64 + ".test:80", "a label of 64 octets, more than 63"),
+    (".".join(["a" * 63] * 4) + ":80", "255 octets, more than 253"),
+    ("ü" * 60 + ".test:80", "is not a valid host name"),  # too long once IDNA-encoded
+    ("x" * 56 + "ü.test:80", "is not a valid host name"),  # 57 characters, 64 octets
+    (".".join(["ü"] * 32) + ":80", "255 octets, more than 253"),  # 63 characters
     # not a target at all
     (None, "got None"),
     (80, "got 80"),
@@ -263,6 +273,21 @@ PARSE_ERRORS: list[tuple[object, str]] = [
     (("example.test", 80, 0), "must be (host, port)"),
     ({"host": "example.test", "port": 80}, "got {"),
 ]
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "a" * 63 + ".test",  # the longest label
+        ".".join(["a" * 63] * 3 + ["a" * 61]),  # the longest name: 253 octets
+        ".".join(["a" * 63] * 3 + ["a" * 61]) + ".",  # and its root dot
+        "example.test.",
+        "bücher.example",
+        "☃.net",  # IDNA 2003 encodes it; Trio's IDNA 2008 resolver refuses it later
+    ],
+)
+def test_parse_accepts_the_longest_names_dns_takes(host: str) -> None:
+    assert Target.parse((host, 80)).host == host
 
 
 @pytest.mark.parametrize(("value", "fragment"), PARSE_ERRORS, ids=repr)
@@ -275,7 +300,17 @@ def test_parse_refuses(value: object, fragment: str) -> None:
 
 @pytest.mark.parametrize(
     ("host", "port"),
-    [("", 80), ("a b", 80), ("x", 0), ("x", 65536), ("x", True), ("x", "80"), (None, 80)],
+    [
+        ("", 80),
+        ("a b", 80),
+        ("x", 0),
+        ("x", 65536),
+        ("x", True),
+        ("x", "80"),
+        (None, 80),
+        ("a..b", 80),
+        ("a" * 64, 80),
+    ],
 )
 def test_target_constructor_checks_too(host: Any, port: Any) -> None:
     with pytest.raises(TargetError) as info:

@@ -10,7 +10,13 @@ import tracemalloc
 import pytest
 
 from trio_sockets._checks import local_address_error
-from trio_sockets._errors import ConnectError, SendError, describe_error, resolve_error
+from trio_sockets._errors import (
+    ConnectError,
+    SendError,
+    bare_exception,
+    describe_error,
+    resolve_error,
+)
 from trio_sockets._reply import ReplyBuffer
 from trio_sockets._reports import (
     FAIL_FAST_TEXT,
@@ -121,12 +127,40 @@ def test_send_error() -> None:
     assert (plain.errno, str(plain), plain.bytes_sent) == (None, "boom", 0)
 
 
+def noted(exc: BaseException, note: str) -> BaseException:
+    exc.add_note(note)
+    return exc
+
+
 @pytest.mark.parametrize(
     ("exc", "text"),
     [
         (refused(), "ConnectionRefusedError: [Errno 111] Connection refused"),
         (ValueError("bad"), "ValueError: bad"),
         (TimeoutError(), "TimeoutError"),
+        # Each framework's wording of a refused connect: one text on every port.
+        (
+            ConnectionRefusedError(errno.ECONNREFUSED, "Error connecting to ('::1', 1): x"),
+            "ConnectionRefusedError: [Errno 111] Connection refused",
+        ),
+        (
+            OSError(errno.ECONNREFUSED, "Connect call failed ('127.0.0.1', 1)"),
+            "ConnectionRefusedError: [Errno 111] Connection refused",
+        ),
+        (
+            noted(OSError(errno.EADDRINUSE, "x"), "mine"),
+            "OSError: [Errno 98] Address already in use (mine)",
+        ),
+        # Our own errors and the resolver's keep their words.
+        (
+            SendError(errno.EPIPE, "send failed after 1 of 2 bytes", bytes_sent=1),
+            "SendError: [Errno 32] send failed after 1 of 2 bytes",
+        ),
+        (
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            "gaierror: [Errno -2] Name or service not known",
+        ),
+        (UnicodeError("label too long"), "UnicodeError: label too long"),
         (
             failed_log([refused(), refused()])[1],
             "ConnectionRefusedError: [Errno 111] Connection refused",
@@ -135,6 +169,26 @@ def test_send_error() -> None:
 )
 def test_describe_error(exc: BaseException, text: str) -> None:
     assert describe_error(exc) == text
+
+
+def test_resolve_error_for_a_name_the_encoder_refuses() -> None:
+    bad = UnicodeError("Codepoint U+2603 not allowed")
+    exc = resolve_error(Target("x.test", 80), bad)
+    assert (exc.attempts, exc.errors, exc.errno) == ((), (bad,), None)
+    assert str(exc) == "could not resolve 'x.test': UnicodeError: Codepoint U+2603 not allowed"
+
+
+def test_bare_exception_picks_the_one_that_ended_the_group() -> None:
+    class Cancelled(BaseException):
+        pass
+
+    bug, interrupt = RuntimeError("bug"), KeyboardInterrupt()
+    nested = BaseExceptionGroup("outer", [Cancelled(), BaseExceptionGroup("inner", [bug])])
+    assert bare_exception(nested, Cancelled) is bug
+    both = BaseExceptionGroup("g", [Cancelled(), bug, interrupt])
+    assert bare_exception(both, Cancelled) is interrupt
+    first = Cancelled()
+    assert bare_exception(BaseExceptionGroup("g", [first, Cancelled()]), Cancelled) is first
 
 
 def test_describe_error_keeps_the_summary_of_mixed_failures() -> None:
@@ -437,11 +491,14 @@ def test_local_address_error_names_the_address_and_the_peer() -> None:
     assert local_address_error("::1", socket.AF_INET6, ("2001:db8::1", 80, 0, 0)) is None
     exc = local_address_error("127.0.0.1", socket.AF_INET6, ("2001:db8::1", 80, 0, 0))
     assert exc is not None and exc.errno == errno.EAFNOSUPPORT
-    assert str(exc).endswith(
-        "local_address='127.0.0.1' is an IPv4 address; it cannot reach [2001:db8::1]:80"
+    # The OS's wording, and ours as a note, as a report describes it.
+    assert describe_error(exc) == (
+        "OSError: [Errno 97] Address family not supported by protocol (local_address="
+        "'127.0.0.1' is an IPv4 address; it cannot reach [2001:db8::1]:80)"
     )
     exc = local_address_error("::1", socket.AF_INET, ("192.0.2.1", 80))
-    assert exc is not None and "is an IPv6 address; it cannot reach 192.0.2.1:80" in str(exc)
+    assert exc is not None
+    assert "is an IPv6 address; it cannot reach 192.0.2.1:80" in describe_error(exc)
 
 
 def test_an_attempt_that_connected_too_late_can_be_ended_again() -> None:

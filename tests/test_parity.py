@@ -23,7 +23,8 @@ PORTS = {"trio": trio_port, "asyncio": asyncio_port}
 PORT_ONLY: dict[str, set[str]] = {
     # trio: unwraps an exception group of Cancelled; asyncio's TaskGroup does it itself.
     "trio": {"_bare_cancelled"},
-    "asyncio": set(),
+    # asyncio: the private exception with which the race's winner stops its TaskGroup.
+    "asyncio": {"_Won"},
 }
 # Functions that are async in one port and plain in the other (the framework's call is
 # async in Trio and a plain socket call in asyncio).

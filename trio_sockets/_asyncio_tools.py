@@ -11,9 +11,6 @@ that the port itself reads like the Trio original:
   (built on :class:`asyncio.Semaphore`);
 - :class:`CancelScope`, a region of one task that can be cancelled from another task and
   swallows only the cancellation it caused;
-- :class:`Siblings`, so that one task of an :class:`asyncio.TaskGroup` can cancel the
-  others (cancelling the body of a ``TaskGroup`` is not a cancel scope: it sends
-  ``CancelledError`` out of the group);
 - :func:`wait_writable`, :func:`wait_readable` and :func:`notify_closing`, readiness waits
   that never leave a reader or writer registered for a socket that is closed.
 """
@@ -32,7 +29,6 @@ __all__ = [
     "CapacityLimiter",
     "ClosedResourceError",
     "MoveOnAfter",
-    "Siblings",
     "move_on_after",
     "notify_closing",
     "wait_readable",
@@ -177,39 +173,6 @@ class CancelScope:
         if self._task is not None and not self._exited and not self._sent:
             self._sent = True
             self._task.cancel()
-
-
-class Siblings:
-    """The tasks of one :class:`asyncio.TaskGroup`, so that one of them can stop the others.
-
-    ``TaskGroup`` has no public way for a child to cancel its siblings (cancelling the
-    group's body sends ``CancelledError`` out of the group), so the tasks are recorded as
-    they are created: ``siblings.add(tg.create_task(...))``.
-    """
-
-    __slots__ = ("_tasks",)
-
-    def __init__(self) -> None:
-        self._tasks: list[asyncio.Task[None]] = []
-
-    def add(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
-        self._tasks.append(task)
-        return task
-
-    def cancel_others(self) -> None:
-        """Cancel every recorded task but the current one, after the tasks already woken.
-
-        The cancellation is delivered by a callback, so that a task whose wait completed
-        in this same loop iteration first runs on and sees its result, as a Trio task that
-        was already rescheduled does. (``Task.cancel()`` on such a task would throw
-        ``CancelledError`` into it even though, say, its connect succeeded.)
-        """
-        asyncio.get_running_loop().call_soon(self._cancel_all_but, asyncio.current_task())
-
-    def _cancel_all_but(self, current: asyncio.Task[Any] | None) -> None:
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
 
 
 class CapacityLimiter:

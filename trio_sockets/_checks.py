@@ -9,6 +9,7 @@ import dataclasses
 import errno
 import ipaddress
 import math
+import os
 import socket
 from collections.abc import Callable
 from typing import Final
@@ -141,11 +142,13 @@ def local_address_error(local: str, family: int, sockaddr: SockAddr) -> OSError 
     version = ipaddress.ip_address(local.partition("%")[0]).version
     if (version == 6) == (family == socket.AF_INET6):
         return None
-    return OSError(
-        errno.EAFNOSUPPORT,
+    # The OS's own wording, and ours as a note: reports describe every OS error alike.
+    error = OSError(errno.EAFNOSUPPORT, os.strerror(errno.EAFNOSUPPORT))
+    error.add_note(
         f"local_address={local!r} is an IPv{version} address; it cannot reach "
-        f"{format_address(sockaddr)}",
+        f"{format_address(sockaddr)}"
     )
+    return error
 
 
 def check_callback(value: object, name: str) -> Callable[..., object] | None:

@@ -5,9 +5,12 @@ Part of the sans-I/O core (see :mod:`trio_sockets._reports`): no ``await``, no c
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ._reports import Attempt
     from ._targets import Target
 
@@ -67,11 +70,17 @@ class SendError(OSError):
 
 
 def describe_error(exc: BaseException) -> str:
-    """Return ``"TypeName: message"`` text for a report.
+    """Return ``"TypeName: message"`` text for a report, the same on every port.
+
+    An operating-system error is described by its type, its errno and the OS's own
+    message: ``"ConnectionRefusedError: [Errno 111] Connection refused"``. The frameworks
+    word the same failure each their own way (Trio: "Error connecting to ...", asyncio:
+    "Connect call failed ...", uvloop: its own) and put the address in it; the address is
+    the attempt's to carry, not the text's. Notes added to the exception (``add_note``)
+    follow in parentheses: that is where this package puts its own context.
 
     A :class:`ConnectError` whose attempts all failed the same way is described by that
-    one error (``"ConnectionRefusedError: [Errno 111] Connection refused"``), which is
-    what a user wants to read; mixed failures keep the summary.
+    one error, which is what a user wants to read; mixed failures keep the summary.
     """
     if isinstance(exc, ConnectError):
         texts = {_exc_text(e) for e in exc.errors}
@@ -81,10 +90,52 @@ def describe_error(exc: BaseException) -> str:
 
 
 def _exc_text(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    code = getattr(exc, "errno", None)
+    # Only the builtin OSError family: our own errors (ConnectError, SendError) word
+    # their message on purpose, and socket.gaierror's codes are not errno values.
+    if type(exc).__module__ == "builtins" and isinstance(code, int) and code > 0:
+        text = f"[Errno {code}] {os.strerror(code)}"
+    else:
+        text = str(exc)
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    notes = [note for note in getattr(exc, "__notes__", ()) if isinstance(note, str)]
+    return f"{text} ({'; '.join(notes)})" if notes else text
 
 
-def resolve_error(target: Target, exc: OSError) -> ConnectError:
-    """The :class:`ConnectError` for a name that did not resolve."""
-    return ConnectError(f"could not resolve {target.host!r}: {exc}", errors=(exc,))
+def resolve_error(target: Target, exc: BaseException) -> ConnectError:
+    """The :class:`ConnectError` for a name that did not resolve, whatever the reason.
+
+    ``exc`` is what the resolver raised: a ``socket.gaierror``, or the ``UnicodeError``
+    (``idna.IDNAError`` on Trio) or ``ValueError`` of a name that cannot be encoded.
+    """
+    # An OSError (socket.gaierror) says enough as it is; another kind needs its name.
+    detail = str(exc) if isinstance(exc, OSError) else _exc_text(exc)
+    return ConnectError(f"could not resolve {target.host!r}: {detail}", errors=(exc,))
+
+
+def bare_exception(group: BaseExceptionGroup, cancelled: type[BaseException]) -> BaseException:
+    """The one exception to raise for a failed task group, so that callers never see a group.
+
+    A task group (nursery) raises a group when a child fails; the race and the fan-out
+    run children only so as to stop at the first failure, so one exception is what
+    happened. The pick: ``KeyboardInterrupt`` or ``SystemExit`` first (the user wants out),
+    then any other error (a bug, which cancelled its siblings), and a cancellation
+    (``cancelled``, the framework's type) only when there is nothing else. The group
+    stays reachable as the exception's ``__context__``.
+    """
+    leaves = list(_leaves(group))
+    for leaf in leaves:
+        if not isinstance(leaf, (Exception, cancelled)):
+            return leaf
+    for leaf in leaves:
+        if not isinstance(leaf, cancelled):
+            return leaf
+    return leaves[0]
+
+
+def _leaves(group: BaseExceptionGroup) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Final
 
 from ._addresses import _is_ip, format_address
 from ._errors import TargetError
@@ -33,7 +34,9 @@ class Target:
         Raises:
             TargetError: the value has no port, a port that is not an integer in
                 1..65535 (service names such as ``http`` are refused), an empty host, a
-                host with whitespace or control characters, or a host that is not a string.
+                host with whitespace or control characters, a host that is not a string,
+                or a name DNS never accepts (an empty label, a label over 63 octets, over
+                253 octets in all).
         """
         if isinstance(value, Target):
             return value
@@ -107,15 +110,42 @@ def _target_problem(host: object, port: object) -> str | None:
         return f"host {host!r} contains '[' or ']'"
     if ":" in host and not _is_ip(host, version=6):
         return f"host {host!r} contains ':' but is not an IPv6 literal"
-    if not host.isascii():
-        try:
-            host.encode("idna")
-        except UnicodeError as exc:
-            return f"host {host!r} is not a valid host name ({exc})"
+    if not _is_ip(host):
+        problem = _dns_name_problem(host)
+        if problem is not None:
+            return f"host {host!r} is not a valid host name: {problem}"
     if isinstance(port, bool) or not isinstance(port, int):
         return f"port must be an integer in 1..65535, got {port!r}"
     if not 1 <= port <= 65535:
         return f"port must be in 1..65535, got {port!r}"
+    return None
+
+
+MAX_LABEL_OCTETS: Final = 63  # RFC 1035 section 2.3.4
+MAX_NAME_OCTETS: Final = 253  # RFC 1035's 255, less the length octets at both ends
+
+
+def _dns_name_problem(host: str) -> str | None:
+    """What DNS could never accept in ``host``, or ``None``.
+
+    Lengths are counted in octets of the name as it goes on the wire: the ASCII text, or
+    for an internationalized name its IDNA encoding (``xn--...``). A name that the IDNA
+    codec refuses is refused here too. The resolver is left to judge the rest (Trio's
+    stricter IDNA 2008, say): whatever it raises becomes a ``ConnectError``.
+    """
+    try:
+        wire = host.encode("ascii") if host.isascii() else host.encode("idna")
+    except UnicodeError as exc:
+        return str(exc)
+    # One trailing dot names the root explicitly ("example.com."), it is not a label.
+    name = wire[:-1] if wire.endswith(b".") else wire
+    if len(name) > MAX_NAME_OCTETS:
+        return f"{len(name)} octets, more than {MAX_NAME_OCTETS}"
+    for label in name.split(b"."):
+        if not label:
+            return "an empty label"
+        if len(label) > MAX_LABEL_OCTETS:
+            return f"a label of {len(label)} octets, more than {MAX_LABEL_OCTETS}"
     return None
 
 

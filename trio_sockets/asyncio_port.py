@@ -19,13 +19,17 @@ from collections.abc import Callable, Iterable, Sequence
 from time import monotonic as _monotonic
 from types import TracebackType
 
-from ._addresses import AddrInfo, numeric_addrinfo, reorder_for_rfc_8305_section_4
+from ._addresses import (
+    AddrInfo,
+    format_address,
+    numeric_addrinfo,
+    reorder_for_rfc_8305_section_4,
+)
 from ._asyncio_tools import (
     BusyResourceError,
     CancelScope,
     CapacityLimiter,
     ClosedResourceError,
-    Siblings,
     move_on_after,
     notify_closing,
     wait_readable,
@@ -46,7 +50,14 @@ from ._checks import (
     check_seconds,
     local_address_error,
 )
-from ._errors import ConnectError, SendError, TargetError, describe_error, resolve_error
+from ._errors import (
+    ConnectError,
+    SendError,
+    TargetError,
+    bare_exception,
+    describe_error,
+    resolve_error,
+)
 from ._reply import ReplyBuffer
 from ._reports import (
     FAIL_FAST_TEXT,
@@ -87,14 +98,19 @@ _now = _monotonic
 
 
 # asyncio: no _bare_cancelled() here. A TaskGroup whose children were all cancelled
-# re-raises its own task's CancelledError bare; only real errors are grouped.
+# re-raises its own task's CancelledError bare, and Ctrl+C (KeyboardInterrupt) bare too;
+# only real errors are grouped, and _race() unwraps those itself.
 
 
 def _writable_now(fd: int) -> bool:
     # The check, asked of the kernel directly with a zero timeout. A socket that has just
     # connected is almost always writable, and asking first spares registering it with
-    # the I/O manager and a trip through the event loop.
-    poller = select.poll()
+    # the I/O manager and a trip through the event loop. Windows has no poll(): there we
+    # skip the shortcut and wait through the event loop, which is always right.
+    poll = getattr(select, "poll", None)
+    if poll is None:
+        return False
+    poller = poll()
     poller.register(fd, select.POLLOUT)
     for _, events in poller.poll(0):
         return bool(events & select.POLLOUT)
@@ -344,7 +360,10 @@ async def _resolve(target: Target) -> list[AddrInfo]:
         found = await asyncio.get_running_loop().getaddrinfo(
             target.host, target.port, type=_stdlib_socket.SOCK_STREAM
         )
-    except OSError as exc:
+    # Not only OSError: a name that the IDNA encoder refuses raises UnicodeError
+    # (idna.IDNAError on Trio, which encodes with IDNA 2008), a ValueError. Either way
+    # the name does not resolve, and that is the target's failure, not the caller's.
+    except (OSError, ValueError) as exc:
         raise resolve_error(target, exc) from exc
     return reorder_for_rfc_8305_section_4(found)
 
@@ -361,15 +380,16 @@ async def _open(
     if len(infos) == 1:
         # One address, nothing to race: no task group, no tasks.
         try:
-            sock = await _attempt(infos[0], local, log, _start(infos[0], log))
+            conn = await _attempt(infos[0], local, log, _start(infos[0], log))
         except OSError as exc:
             errors.append(exc)
-            sock = None
+            conn = None
     else:
-        sock = await _race(infos, delay, local, log, errors)
-    if sock is None:
+        conn = await _race(infos, delay, local, log, errors)
+    if conn is None:
         raise log.connect_error(target, errors, _now())
-    return Connection(sock, log.close_all(_now()))
+    conn.attempts = log.close_all(_now())
+    return conn
 
 
 def _start(info: AddrInfo, log: AttemptLog) -> int:
@@ -378,7 +398,7 @@ def _start(info: AddrInfo, log: AttemptLog) -> int:
     return log.started(info[4], info[0], _now())
 
 
-async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: int) -> Socket:
+async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: int) -> Connection:
     """One connection attempt, recorded in ``log``; its socket is closed if it fails."""
     family, type_, proto, _, sockaddr = info
     try:
@@ -391,16 +411,34 @@ async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: in
         if local is not None:
             _bind_local(sock, local, sockaddr)
         await asyncio.get_running_loop().sock_connect(sock, sockaddr)
+        # The hand-over belongs to the attempt: Connection() asks for both addresses,
+        # and a peer that reset the connection at once fails getpeername() (ENOTCONN).
+        # Then this attempt failed, its socket is closed, and the race goes on.
+        conn = Connection(sock)
     except OSError as exc:
-        sock.close()
+        # Logged first and closed second: a close() that fails must not lose either.
         log.ended(index, "failed", _now(), describe_error(exc))
+        _close_quietly(sock, exc)
         raise
-    except BaseException:
-        sock.close()
+    except BaseException as exc:
         log.ended(index, "cancelled", _now())
+        _close_quietly(sock, exc)
         raise
     log.ended(index, "connected", _now())
-    return sock
+    return conn
+
+
+def _close_quietly(sock: Socket, exc: BaseException) -> None:
+    """Close a socket we give up on because of ``exc``, which stays the error.
+
+    Should ``close()`` fail too, its error becomes a note on ``exc`` instead of
+    replacing it: a cancellation must stay a cancellation, a refused connect a refused
+    connect.
+    """
+    try:
+        sock.close()
+    except Exception as close_error:
+        exc.add_note(f"closing the socket failed too: {describe_error(close_error)}")
 
 
 def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) -> None:
@@ -414,9 +452,8 @@ def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) -> None:
     try:
         sock.bind((local, 0))  # asyncio: a plain call, the address is an IP literal
     except OSError as exc:
-        raise OSError(
-            exc.errno, f"local_address={local!r} is incompatible with {sockaddr!r}: {exc}"
-        ) from exc
+        exc.add_note(f"local_address={local!r} cannot be bound to reach {format_address(sockaddr)}")
+        raise
 
 
 async def _race(
@@ -425,45 +462,77 @@ async def _race(
     local: str | None,
     log: AttemptLog,
     errors: list[OSError],
-) -> Socket | None:
+) -> Connection | None:
     """The staircase race: start an attempt, give it ``delay`` or until it fails, repeat."""
-    winner: Socket | None = None
-    siblings = Siblings()  # asyncio: a TaskGroup's children cannot cancel each other
+    winner: Connection | None = None
+    task = asyncio.current_task()
+    assert task is not None
+    cancelling = task.cancelling()  # asyncio: see "swallowed" at the end
 
     async def attempt(info: AddrInfo, failed: asyncio.Event, index: int) -> None:
         nonlocal winner
         try:
-            sock = await _attempt(info, local, log, index)
+            conn = await _attempt(info, local, log, index)
         except OSError as exc:
             errors.append(exc)
             failed.set()  # hurry the next attempt along
             return
         if winner is None:
-            winner = sock
-            siblings.cancel_others()
+            winner = conn
+            # asyncio: a child stops its TaskGroup by failing, and _Won is that failure;
+            # Python 3.15 gives TaskGroup a cancel() of its own (gh-108951).
+            if hasattr(tg, "cancel"):
+                tg.cancel()
+            else:
+                raise _Won
         else:
             # Two attempts connected in the same tick: only the first one wins.
-            sock.close()
             log.ended(index, "cancelled", _now(), "another attempt connected first")
-
-    async def launch() -> None:
-        for info in infos:
-            failed = asyncio.Event()
-            siblings.add(tg.create_task(attempt(info, failed, _start(info, log))))
-            async with move_on_after(math.inf if delay is None else delay):
-                await failed.wait()
+            conn._close()
 
     try:
-        # asyncio: no _bare_cancelled(); see the note at the top.
         async with asyncio.TaskGroup() as tg:
-            # The launcher is a child like the attempts, so that a winner's
-            # siblings.cancel_others() stops it and its siblings alike.
-            siblings.add(tg.create_task(launch()))
-    except BaseException:
+            # asyncio: the body launches (no launcher task): a child that fails cancels
+            # the body along with its siblings.
+            failures = []
+            for info in infos:
+                failed = asyncio.Event()
+                failures.append(failed)
+                tg.create_task(attempt(info, failed, _start(info, log)))
+                # asyncio: the deadline is an exception, and TimeoutError is an OSError
+                # too: caught right here, it can never pass for a failed connect.
+                try:
+                    async with asyncio.timeout(delay):
+                        await failed.wait()
+                except TimeoutError:
+                    pass
+            # asyncio: the body stays until every attempt has failed (or _Won cancels
+            # it). A TaskGroup that a child stops after its body has ended leaves our
+            # task's cancel count raised on Python < 3.13 (gh-116720), and a caller's
+            # asyncio.timeout would then let out CancelledError instead of TimeoutError.
+            for failed in failures:
+                await failed.wait()
+    except* _Won:
+        pass  # the winner stopped the group: every other attempt is cancelled and closed
+    except* BaseException as group:
+        # A cancellation, Ctrl+C or a bug in an attempt: out it goes as itself, not in a
+        # group (TaskGroup groups a bug), and a winner of the same moment is closed.
+        exc = bare_exception(group, asyncio.CancelledError)
         if winner is not None:
-            winner.close()
-        raise
+            _close_quietly(winner.socket, exc)
+        raise exc from None
+    if winner is not None and task.cancelling() > cancelling:
+        # asyncio: a cancellation from outside that met _Won was swallowed: the group
+        # raised _Won alone (Python < 3.13 drops the cancellation, 3.13 delivers it again
+        # at our next await). Either way our caller asked us to stop: stop now.
+        cancelled = asyncio.CancelledError()
+        _close_quietly(winner.socket, cancelled)
+        raise cancelled
     return winner
+
+
+class _Won(Exception):
+    """Raised by the winning attempt to stop the race's TaskGroup (see :func:`_race`)."""
 
 
 # --------------------------------------------------------------------------------------

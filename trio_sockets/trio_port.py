@@ -17,7 +17,12 @@ from types import TracebackType
 
 import trio
 
-from ._addresses import AddrInfo, numeric_addrinfo, reorder_for_rfc_8305_section_4
+from ._addresses import (
+    AddrInfo,
+    format_address,
+    numeric_addrinfo,
+    reorder_for_rfc_8305_section_4,
+)
 from ._checks import (
     DEFAULT_DELAY,
     DEFAULT_MAX_CONCURRENCY,
@@ -33,7 +38,14 @@ from ._checks import (
     check_seconds,
     local_address_error,
 )
-from ._errors import ConnectError, SendError, TargetError, describe_error, resolve_error
+from ._errors import (
+    ConnectError,
+    SendError,
+    TargetError,
+    bare_exception,
+    describe_error,
+    resolve_error,
+)
 from ._reply import ReplyBuffer
 from ._reports import (
     FAIL_FAST_TEXT,
@@ -70,30 +82,32 @@ _now = trio.current_time
 
 @contextlib.contextmanager
 def _bare_cancelled() -> Iterator[None]:
-    """Let cancellation out of a nursery as one bare ``trio.Cancelled``.
+    """Let one bare exception out of a nursery: ``trio.Cancelled``, or what stopped it.
 
-    With strict exception groups (Trio's default), a nursery whose children were all
-    cancelled raises ``BaseExceptionGroup([Cancelled, ...])``. Cancellation is not an
-    error of ours, and callers should be able to treat it as Trio always does, so we
-    unwrap a group made of nothing but ``Cancelled``; anything else stays grouped.
+    With strict exception groups (Trio's default), a nursery raises a group:
+    ``BaseExceptionGroup([Cancelled, ...])`` when its children were all cancelled, and
+    ``[KeyboardInterrupt, Cancelled, ...]`` or ``[RuntimeError, Cancelled, ...]`` when
+    Ctrl+C or a bug in one child cancelled the others. Our nurseries are an
+    implementation detail, so callers get what they would get without one: the one
+    exception that ended it (see :func:`~trio_sockets._errors.bare_exception`), and a
+    ``Cancelled`` that Trio's own scopes recognise. Ctrl+C stays a ``KeyboardInterrupt``,
+    so that a command line exits with 130, not with a group traceback.
     """
     try:
         yield
     except BaseExceptionGroup as group:
-        matched, rest = group.split(trio.Cancelled)
-        if matched is None or rest is not None:
-            raise
-        first: BaseException = matched
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
+        raise bare_exception(group, trio.Cancelled) from None
 
 
 def _writable_now(fd: int) -> bool:
     # The check, asked of the kernel directly with a zero timeout. A socket that has just
     # connected is almost always writable, and asking first spares registering it with
-    # the I/O manager and a trip through the event loop.
-    poller = select.poll()
+    # the I/O manager and a trip through the event loop. Windows has no poll(): there we
+    # skip the shortcut and wait through the event loop, which is always right.
+    poll = getattr(select, "poll", None)
+    if poll is None:
+        return False
+    poller = poll()
     poller.register(fd, select.POLLOUT)
     for _, events in poller.poll(0):
         return bool(events & select.POLLOUT)
@@ -322,7 +336,10 @@ async def _resolve(target: Target) -> list[AddrInfo]:
         found = await trio.socket.getaddrinfo(
             target.host, target.port, type=_stdlib_socket.SOCK_STREAM
         )
-    except OSError as exc:
+    # Not only OSError: a name that the IDNA encoder refuses raises UnicodeError
+    # (idna.IDNAError on Trio, which encodes with IDNA 2008), a ValueError. Either way
+    # the name does not resolve, and that is the target's failure, not the caller's.
+    except (OSError, ValueError) as exc:
         raise resolve_error(target, exc) from exc
     return reorder_for_rfc_8305_section_4(found)
 
@@ -339,15 +356,16 @@ async def _open(
     if len(infos) == 1:
         # One address, nothing to race: no nursery, no tasks.
         try:
-            sock = await _attempt(infos[0], local, log, _start(infos[0], log))
+            conn = await _attempt(infos[0], local, log, _start(infos[0], log))
         except OSError as exc:
             errors.append(exc)
-            sock = None
+            conn = None
     else:
-        sock = await _race(infos, delay, local, log, errors)
-    if sock is None:
+        conn = await _race(infos, delay, local, log, errors)
+    if conn is None:
         raise log.connect_error(target, errors, _now())
-    return Connection(sock, log.close_all(_now()))
+    conn.attempts = log.close_all(_now())
+    return conn
 
 
 def _start(info: AddrInfo, log: AttemptLog) -> int:
@@ -356,7 +374,7 @@ def _start(info: AddrInfo, log: AttemptLog) -> int:
     return log.started(info[4], info[0], _now())
 
 
-async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: int) -> Socket:
+async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: int) -> Connection:
     """One connection attempt, recorded in ``log``; its socket is closed if it fails."""
     family, type_, proto, _, sockaddr = info
     try:
@@ -368,16 +386,34 @@ async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: in
         if local is not None:
             await _bind_local(sock, local, sockaddr)
         await sock.connect(sockaddr)
+        # The hand-over belongs to the attempt: Connection() asks for both addresses,
+        # and a peer that reset the connection at once fails getpeername() (ENOTCONN).
+        # Then this attempt failed, its socket is closed, and the race goes on.
+        conn = Connection(sock)
     except OSError as exc:
-        sock.close()
+        # Logged first and closed second: a close() that fails must not lose either.
         log.ended(index, "failed", _now(), describe_error(exc))
+        _close_quietly(sock, exc)
         raise
-    except BaseException:
-        sock.close()
+    except BaseException as exc:
         log.ended(index, "cancelled", _now())
+        _close_quietly(sock, exc)
         raise
     log.ended(index, "connected", _now())
-    return sock
+    return conn
+
+
+def _close_quietly(sock: Socket, exc: BaseException) -> None:
+    """Close a socket we give up on because of ``exc``, which stays the error.
+
+    Should ``close()`` fail too, its error becomes a note on ``exc`` instead of
+    replacing it: a cancellation must stay a cancellation, a refused connect a refused
+    connect.
+    """
+    try:
+        sock.close()
+    except Exception as close_error:
+        exc.add_note(f"closing the socket failed too: {describe_error(close_error)}")
 
 
 async def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) -> None:
@@ -391,9 +427,8 @@ async def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) ->
     try:
         await sock.bind((local, 0))
     except OSError as exc:
-        raise OSError(
-            exc.errno, f"local_address={local!r} is incompatible with {sockaddr!r}: {exc}"
-        ) from exc
+        exc.add_note(f"local_address={local!r} cannot be bound to reach {format_address(sockaddr)}")
+        raise
 
 
 async def _race(
@@ -402,25 +437,25 @@ async def _race(
     local: str | None,
     log: AttemptLog,
     errors: list[OSError],
-) -> Socket | None:
+) -> Connection | None:
     """The staircase race: start an attempt, give it ``delay`` or until it fails, repeat."""
-    winner: Socket | None = None
+    winner: Connection | None = None
 
     async def attempt(info: AddrInfo, failed: trio.Event, index: int) -> None:
         nonlocal winner
         try:
-            sock = await _attempt(info, local, log, index)
+            conn = await _attempt(info, local, log, index)
         except OSError as exc:
             errors.append(exc)
             failed.set()  # hurry the next attempt along
             return
         if winner is None:
-            winner = sock
+            winner = conn
             nursery.cancel_scope.cancel()
         else:
             # Two attempts connected in the same tick: only the first one wins.
-            sock.close()
             log.ended(index, "cancelled", _now(), "another attempt connected first")
+            conn._close()
 
     async def launch() -> None:
         for info in infos:
@@ -430,14 +465,16 @@ async def _race(
                 await failed.wait()
 
     try:
+        # One exception out, never a group: a cancellation, Ctrl+C or a bug in an
+        # attempt comes out as itself, as it would from a single attempt.
         with _bare_cancelled():
             async with trio.open_nursery() as nursery:
                 # The launcher is a child like the attempts, so that a winner's
                 # nursery.cancel_scope.cancel() stops it and its siblings alike.
                 nursery.start_soon(launch)
-    except BaseException:
+    except BaseException as exc:
         if winner is not None:
-            winner.close()
+            _close_quietly(winner.socket, exc)
         raise
     return winner
 
