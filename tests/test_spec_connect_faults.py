@@ -1,4 +1,4 @@
-"""Spec: ``open_connection`` when things break (SPEC.md), run on every port.
+"""Spec: ``open_connection`` when things break, run on every port.
 
 Nothing escapes and nothing leaks: a socket that connects and then fails is a failed
 attempt, a name the resolver chokes on is a ``ConnectError``, a bug or Ctrl+C inside an

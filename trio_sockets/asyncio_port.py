@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import select
 import socket as _stdlib_socket
 from collections.abc import Callable, Iterable, Sequence
@@ -30,7 +29,6 @@ from ._asyncio_tools import (
     CancelScope,
     CapacityLimiter,
     ClosedResourceError,
-    move_on_after,
     notify_closing,
     wait_readable,
     wait_writable,
@@ -371,7 +369,8 @@ async def _resolve(target: Target) -> list[AddrInfo]:
 async def _open(
     target: Target, delay: float | None, local: str | None, log: AttemptLog
 ) -> Connection:
-    # An IP literal needs no resolver (asyncio's create_connection skips it too).
+    # An IP literal needs no resolver (Trio's getaddrinfo and asyncio's create_connection
+    # skip it too).
     infos = numeric_addrinfo(target.host, target.port) or await _resolve(target)
     log.connect_at = _now()
     if not infos:
@@ -409,7 +408,7 @@ async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: in
     try:
         sock.setblocking(False)  # asyncio: the loop.sock_* methods require it
         if local is not None:
-            _bind_local(sock, local, sockaddr)
+            _bind_local(sock, local, sockaddr)  # asyncio: binding never blocks here
         await asyncio.get_running_loop().sock_connect(sock, sockaddr)
         # The hand-over belongs to the attempt: Connection() asks for both addresses,
         # and a peer that reset the connection at once fails getpeername() (ENOTCONN).
@@ -441,6 +440,7 @@ def _close_quietly(sock: Socket, exc: BaseException) -> None:
         exc.add_note(f"closing the socket failed too: {describe_error(close_error)}")
 
 
+# asyncio: a plain function; asyncio has no async bind(), and an IP literal needs none.
 def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) -> None:
     # Bind only the IP and let connect() pick the port, so that local ports can be
     # shared between connections to different peers (Linux's IP_BIND_ADDRESS_NO_PORT).
@@ -448,7 +448,7 @@ def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) -> None:
     if wrong_family is not None:
         raise wrong_family
     with contextlib.suppress(OSError, AttributeError):
-        sock.setsockopt(_stdlib_socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+        sock.setsockopt(_stdlib_socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)  # asyncio: see top
     try:
         sock.bind((local, 0))  # asyncio: a plain call, the address is an IP literal
     except OSError as exc:
@@ -513,10 +513,10 @@ async def _race(
             for failed in failures:
                 await failed.wait()
     except* _Won:
-        pass  # the winner stopped the group: every other attempt is cancelled and closed
+        pass  # asyncio: the winner stopped the group; the others are cancelled and closed
     except* BaseException as group:
-        # A cancellation, Ctrl+C or a bug in an attempt: out it goes as itself, not in a
-        # group (TaskGroup groups a bug), and a winner of the same moment is closed.
+        # asyncio: a cancellation, Ctrl+C or a bug in an attempt goes out as itself, not
+        # in a group (TaskGroup groups a bug); a winner of the same moment is closed.
         exc = bare_exception(group, asyncio.CancelledError)
         if winner is not None:
             _close_quietly(winner.socket, exc)
@@ -531,6 +531,8 @@ async def _race(
     return winner
 
 
+# asyncio: Trio's winner cancels the nursery's cancel scope; a TaskGroup has no scope to
+# cancel (until TaskGroup.cancel() in 3.15), so its winner raises this instead.
 class _Won(Exception):
     """Raised by the winning attempt to stop the race's TaskGroup (see :func:`_race`)."""
 

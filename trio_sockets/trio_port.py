@@ -347,7 +347,8 @@ async def _resolve(target: Target) -> list[AddrInfo]:
 async def _open(
     target: Target, delay: float | None, local: str | None, log: AttemptLog
 ) -> Connection:
-    # An IP literal needs no resolver (Trio's getaddrinfo would skip its thread too).
+    # An IP literal needs no resolver (Trio's getaddrinfo and asyncio's create_connection
+    # skip it too).
     infos = numeric_addrinfo(target.host, target.port) or await _resolve(target)
     log.connect_at = _now()
     if not infos:
