@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import io
 import ipaddress
 import math
 import os
 import socket
+import stat
 from collections.abc import Callable
 from typing import Final
 
@@ -22,7 +24,10 @@ __all__ = [
     "DEFAULT_MAX_REPLY_BYTES",
     "DEFAULT_RECEIVE_BYTES",
     "DEFAULT_TIMEOUT",
+    "FILE_CHUNK",
     "MAX_BYTES",
+    "SENDFILE_CHUNK",
+    "FilePayload",
     "Options",
     "check_callback",
     "check_count",
@@ -30,6 +35,7 @@ __all__ = [
     "check_local_address",
     "check_marker",
     "check_payload",
+    "check_payload_or_file",
     "check_seconds",
     "local_address_error",
 ]
@@ -45,6 +51,13 @@ DEFAULT_RECEIVE_BYTES: Final = 65536  # bytes per receive_some call
 # ValueError, rather than failing after the payload went out (MemoryError from a huge
 # buffer, OverflowError from a size that does not fit a C ssize_t).
 MAX_BYTES: Final = 1 << 30  # bytes
+# A file that cannot go zero-copy is read and sent in chunks of this size, so that its
+# memory does not grow with the file (64 KiB is also what a Linux pipe holds).
+FILE_CHUNK: Final = 65536  # bytes
+# Bytes asked of one os.sendfile() call. The kernel copies no more than the socket's
+# buffer takes anyway; the bound keeps one call from holding the event loop while a
+# fast reader drains a large file.
+SENDFILE_CHUNK: Final = 1 << 22  # bytes
 
 
 def check_seconds(value: object, name: str, *, allow_none: bool = True) -> float | None:
@@ -121,6 +134,75 @@ def check_payload(payload: object) -> memoryview:
         # (BufferError), which would surface mid-I/O instead of before it.
         raise TypeError(f"payload must be a C-contiguous buffer, got {payload!r:.60}")
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FilePayload:
+    """A checked binary file to send from ``start`` to its end.
+
+    Attributes:
+        file: the file object.
+        start: its position when it was checked (``None``: not seekable, a pipe).
+        sendfile_fd: its file descriptor when ``os.sendfile`` can send it zero-copy (a
+            regular file on a platform that has ``os.sendfile``), else ``None``.
+        advance: move the file's position past the bytes sent, as a single send does.
+            The targets of a fan-out share one file, each sending it from ``start``
+            with a position of its own, and leave the file's position alone.
+    """
+
+    file: io.IOBase
+    start: int | None
+    sendfile_fd: int | None
+    advance: bool = True
+
+    @property
+    def seekable(self) -> bool:
+        return self.start is not None
+
+
+def _sendfile_fd(file: io.IOBase) -> int | None:
+    if not hasattr(os, "sendfile"):
+        return None
+    try:
+        fd = file.fileno()
+        is_regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except (OSError, ValueError):  # io.UnsupportedOperation is both: BytesIO
+        return None
+    # sendfile() reads through the page cache: only a regular file can be its source.
+    return fd if is_regular else None
+
+
+def check_payload_or_file(payload: object, *, shared: bool = False) -> memoryview | FilePayload:
+    """Check a payload: bytes-like (see :func:`check_payload`) or a readable binary file.
+
+    A file is sent from its current position, which is recorded here. ``shared`` is for
+    a fan-out: every target sends the same bytes from that position, so the file must be
+    seekable, and sending does not move its position (see :class:`FilePayload`).
+
+    Raises:
+        TypeError: neither bytes-like nor a binary file; a text file; a file not open
+            for reading; a file that cannot seek when ``shared``.
+        ValueError: a closed file, a buffer that cannot be read.
+    """
+    if not isinstance(payload, io.IOBase):
+        return check_payload(payload)
+    if isinstance(payload, io.TextIOBase):
+        raise TypeError(
+            f"payload must be a binary file (opened with 'rb'), got a text file: {payload!r:.80}"
+        )
+    if payload.closed:
+        raise ValueError(f"payload file is closed: {payload!r:.80}")
+    if not payload.readable():
+        raise TypeError(f"payload file is not open for reading: {payload!r:.80}")
+    can_seek = payload.seekable()
+    if shared and not can_seek:
+        raise TypeError(
+            f"payload file must be seekable, so that every target sends the same bytes; "
+            f"got {payload!r:.80}"
+        )
+    start = payload.tell() if can_seek else None
+    sendfile_fd = _sendfile_fd(payload) if can_seek else None
+    return FilePayload(payload, start, sendfile_fd, advance=not shared)
 
 
 def check_local_address(value: object) -> str | None:

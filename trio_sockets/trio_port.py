@@ -9,11 +9,14 @@ the same module, line for line, in asyncio; ``diff`` the two to see what the mod
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
+import os
 import select
 import socket as _stdlib_socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
+from typing import BinaryIO
 
 import trio
 
@@ -29,12 +32,16 @@ from ._checks import (
     DEFAULT_MAX_REPLY_BYTES,
     DEFAULT_RECEIVE_BYTES,
     DEFAULT_TIMEOUT,
+    FILE_CHUNK,
     MAX_BYTES,
+    SENDFILE_CHUNK,
+    FilePayload,
     Options,
     check_callback,
     check_count,
     check_local_address,
     check_payload,
+    check_payload_or_file,
     check_seconds,
     local_address_error,
 )
@@ -76,6 +83,10 @@ ClosedError = trio.ClosedResourceError
 
 Socket = trio.socket.SocketType
 
+# os.sendfile() errors that mean "not this file, not zero-copy" before any byte went
+# out (as CPython's socket.sendfile() decides): then the file is sent in chunks.
+_NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
+
 
 _now = trio.current_time
 
@@ -112,6 +123,29 @@ def _writable_now(fd: int) -> bool:
     for _, events in poller.poll(0):
         return bool(events & select.POLLOUT)
     return False
+
+
+def _send_error(exc: OSError, sent: int, total: int | None) -> SendError:
+    of = "" if total is None else f" of {total}"
+    return SendError(exc.errno, f"send failed after {sent}{of} bytes: {exc}", bytes_sent=sent)
+
+
+async def _read_chunk(source: FilePayload, done: int, buffer: bytearray) -> int:
+    """Read the next chunk of ``source``, ``done`` bytes past its start; 0 at its end."""
+    file = source.file
+    if source.start is not None:
+        # Seek, then read, with nothing between that lets another task run: the targets
+        # of a fan-out share one file, and each keeps its own place in it.
+        file.seek(source.start + done)
+        count = file.readinto(buffer)  # type: ignore[attr-defined]
+    else:
+        # A pipe's writer may keep us waiting: read in a worker thread, so that the
+        # event loop runs meanwhile. A cancelled read is abandoned to its thread.
+        read = getattr(file, "readinto1", None) or file.readinto  # type: ignore[attr-defined]
+        count = await trio.to_thread.run_sync(read, buffer, abandon_on_cancel=True)
+    if count is None:  # a non-blocking file with nothing to read right now
+        raise BlockingIOError(errno.EAGAIN, f"payload file is non-blocking: {file!r:.60}")
+    return int(count)
 
 
 # --------------------------------------------------------------------------------------
@@ -208,29 +242,114 @@ class Connection:
         if self._sending:
             raise BusyError("another task is already sending on this connection")
         self._sending = True
-        sent = 0
         try:
-            total = len(view)
-            while sent < total:
-                try:
-                    # A send either happens, and returns its count, or is cancelled
-                    # before anything was written: Trio waits for writability first.
-                    n = await self.socket.send(view[sent:])
-                except OSError as exc:
-                    # Closed by another task meanwhile (the send then fails with
-                    # EBADF): a misuse of the connection, not network trouble.
-                    self._check_open()
-                    raise SendError(
-                        exc.errno,
-                        f"send failed after {sent} of {total} bytes: {exc}",
-                        bytes_sent=sent,
-                    ) from exc
-                sent += n
-                self.bytes_sent += n
-            if not total:
+            await self._send_view(view, self.bytes_sent, len(view))
+            if not view:
                 await trio.lowlevel.checkpoint()
         finally:
             self._sending = False
+
+    async def _send_view(self, view: memoryview, base: int, total: int | None) -> None:
+        # Send all of ``view``. A SendError counts the bytes sent since ``bytes_sent``
+        # was ``base``, out of ``total`` (None: a file, whose size is not known).
+        sent = 0
+        while sent < len(view):
+            try:
+                # A send either happens, and returns its count, or is cancelled
+                # before anything was written: Trio waits for writability first.
+                n = await self.socket.send(view[sent:])
+            except OSError as exc:
+                # Closed by another task meanwhile (the send then fails with
+                # EBADF): a misuse of the connection, not network trouble.
+                self._check_open()
+                raise _send_error(exc, self.bytes_sent - base, total) from exc
+            sent += n
+            self.bytes_sent += n
+
+    async def send_file(self, file: BinaryIO) -> None:
+        """Send a binary file from its current position to its end.
+
+        Zero-copy with ``os.sendfile`` where the platform allows it (a regular file with
+        a file descriptor), in chunks of ``FILE_CHUNK`` bytes otherwise (a pipe, an
+        ``io.BytesIO``), so memory does not grow with the file. ``bytes_sent`` grows as
+        the kernel accepts bytes, and afterwards, even after an error or a cancellation,
+        a seekable file is positioned just after the last byte sent. (A pipe is read in
+        a thread, so that a slow writer does not block the event loop; a chunk read from
+        it but not sent when the call is cancelled is lost, as a pipe cannot go back.)
+
+        Raises:
+            SendError: the send failed; its ``bytes_sent`` is what this call delivered.
+            TypeError: ``file`` is not a binary file open for reading.
+            ValueError: ``file`` is closed.
+            OSError: reading the file failed.
+            BusyError: another task is sending on this connection.
+            ClosedError: the connection is closed.
+        """
+        source = check_payload_or_file(file)
+        if not isinstance(source, FilePayload):
+            raise TypeError(f"file must be a binary file object, got {file!r:.60}")
+        await self._send_file(source)
+
+    async def _send_file(self, source: FilePayload) -> None:
+        # send_file() for a file already checked (the workflow checks it once).
+        self._check_open()
+        if self._sending:
+            raise BusyError("another task is already sending on this connection")
+        self._sending = True
+        base = self.bytes_sent
+        try:
+            if source.sendfile_fd is None or not await self._sendfile(source, base):
+                await self._send_chunks(source, base)
+            if self.bytes_sent == base:
+                await trio.lowlevel.checkpoint()
+        finally:
+            self._sending = False
+            if source.start is not None:
+                # Just past the last byte sent; or back at the start for a file that
+                # targets share, so that the caller finds it where it was.
+                sent = self.bytes_sent - base if source.advance else 0
+                source.file.seek(source.start + sent)
+
+    async def _sendfile(self, source: FilePayload, base: int) -> bool:
+        # trio: Trio has no sendfile. os.sendfile() on the socket's descriptor, waiting
+        # for writability whenever the kernel buffer is full, is all it takes, and each
+        # call returns the count the kernel took, so bytes_sent stays exact.
+        assert source.sendfile_fd is not None and source.start is not None
+        while True:
+            try:
+                # The offset is explicit: the file's own position is left alone, so
+                # targets sharing one file do not disturb each other. The socket's
+                # descriptor is asked each time: -1 (EBADF) once it is closed, never a
+                # number that another socket may have reused meanwhile.
+                n = os.sendfile(
+                    self.socket.fileno(),
+                    source.sendfile_fd,
+                    source.start + self.bytes_sent - base,
+                    SENDFILE_CHUNK,
+                )
+            except BlockingIOError:
+                await self.socket.wait_writable()
+                continue
+            except OSError as exc:
+                self._check_open()
+                # EBADF from a socket still open: it has no real descriptor (a fake one).
+                fake = exc.errno == errno.EBADF and self.socket.fileno() >= 0
+                if self.bytes_sent == base and (exc.errno in _NO_SENDFILE or fake):
+                    return False  # this file cannot go zero-copy: send it in chunks
+                raise _send_error(exc, self.bytes_sent - base, None) from exc
+            if not n:
+                return True
+            self.bytes_sent += n
+            # trio: a checkpoint per chunk, so that a large file sent to a fast reader
+            # lets other tasks run, and a cancellation land, between chunks.
+            await trio.lowlevel.checkpoint()
+
+    async def _send_chunks(self, source: FilePayload, base: int) -> None:
+        # The file read into one bounded buffer, chunk after chunk, each sent whole.
+        buffer = bytearray(FILE_CHUNK)
+        with memoryview(buffer) as whole:
+            while count := await _read_chunk(source, self.bytes_sent - base, buffer):
+                await self._send_view(whole[:count], base, None)
 
     async def receive_some(self, max_bytes: int = DEFAULT_RECEIVE_BYTES) -> bytes:
         """Receive up to ``max_bytes``; ``b""`` means the peer closed its side.
@@ -487,7 +606,7 @@ async def _race(
 
 async def connect_check_send(
     target: Target | str | tuple[str, int],
-    payload: bytes | bytearray | memoryview,
+    payload: bytes | bytearray | memoryview | BinaryIO,
     *,
     # The workflow's own deadline: when it passes, the report says "timeout".
     timeout: float | None = DEFAULT_TIMEOUT,  # noqa: ASYNC109
@@ -505,7 +624,9 @@ async def connect_check_send(
 
     Args:
         target: ``"host:port"``, ``"[v6]:port"``, a ``(host, port)`` tuple or a Target.
-        payload: the bytes to send.
+        payload: the bytes to send, or a binary file object, sent from its current
+            position to its end without being read into memory (see
+            :meth:`Connection.send_file`).
         timeout: seconds for the whole workflow, or ``None``.
         happy_eyeballs_delay: seconds before the next address is tried (RFC 8305);
             ``None`` tries one address at a time.
@@ -529,7 +650,8 @@ async def connect_check_send(
 
     Raises:
         TargetError: the target is not valid.
-        TypeError: the payload is not bytes-like, or a flag is not a bool.
+        TypeError: the payload is not bytes-like or a readable binary file, or a flag
+            is not a bool.
         ValueError: a negative, NaN or unusably large timeout, delay or size.
     """
     parsed = Target.parse(target)
@@ -542,12 +664,12 @@ async def connect_check_send(
         reply_until=reply_until,
         reply_idle_timeout=reply_idle_timeout,
     )
-    data = check_payload(payload)
+    data = check_payload_or_file(payload)
     return await _workflow(parsed, data, options, ReportBuilder(parsed, _now()))
 
 
 async def _workflow(
-    target: Target, data: memoryview, options: Options, report: ReportBuilder
+    target: Target, data: memoryview | FilePayload, options: Options, report: ReportBuilder
 ) -> SendReport:
     # trio: the deadline is a cancel scope, and the block is left quietly when it expires.
     with trio.move_on_after(math.inf if options.timeout is None else options.timeout):
@@ -556,7 +678,7 @@ async def _workflow(
 
 
 async def _workflow_steps(
-    target: Target, data: memoryview, options: Options, report: ReportBuilder
+    target: Target, data: memoryview | FilePayload, options: Options, report: ReportBuilder
 ) -> SendReport:
     """The workflow without its deadline: every network failure becomes a report."""
     try:
@@ -567,7 +689,11 @@ async def _workflow_steps(
             await conn.wait_writable()
             report.send_at = _now()
             try:
-                await conn._send_all(data)  # checked by our caller
+                # Checked by our caller.
+                if isinstance(data, FilePayload):
+                    await conn._send_file(data)
+                else:
+                    await conn._send_all(data)
             finally:
                 report.bytes_sent = conn.bytes_sent
             if options.read_reply:
