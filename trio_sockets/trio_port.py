@@ -395,7 +395,7 @@ class Connection:
         self._check_open()
         if self._sending:
             raise BusyError("another task is already sending on this connection")
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.checkpoint()  # trio: every async operation is a checkpoint
         self.socket.shutdown(_stdlib_socket.SHUT_WR)
 
     def _close(self) -> None:
@@ -406,7 +406,7 @@ class Connection:
     async def aclose(self) -> None:
         """Close the connection; closing twice is harmless."""
         self._close()
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.checkpoint()  # trio: asyncio's aclose() need not yield
 
     async def __aenter__(self) -> Connection:
         return self
