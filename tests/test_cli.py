@@ -127,17 +127,22 @@ def test_demo_prints_a_side_by_side_table(capsys: pytest.CaptureFixture[str]) ->
 
 
 @pytest.mark.timeout(30)
-def test_demo_json_has_both_ports_for_every_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_json_has_every_contestant_for_every_scenario(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     status, out, _ = run(capsys, "demo", "deadline", *FAST, "--json")
     assert status == 0
     data = json.loads(out)
+    assert [c["id"] for c in data["contestants"]] == list(demo.CONTESTANTS)
     assert [s["name"] for s in data["scenarios"]] == ["deadline", *FAST]
     for scenario in data["scenarios"]:
         assert scenario["lesson"]
-        assert set(scenario["results"]) == {"trio", "asyncio"}
-        for result in scenario["results"].values():
-            assert {"outcome", "time_s", "bytes_sent", "attempts", "left_behind"} <= set(result)
-            assert result["left_behind"] == {"fds": 0, "tasks": 0}
+        assert set(scenario["results"]) == set(demo.CONTESTANTS)
+        for name, result in scenario["results"].items():
+            keys = {"outcome", "time_s", "bytes_sent", "attempts", "connects", "left_behind"}
+            assert keys | {"flaw", "detail", "error"} <= set(result)
+            if name in demo.PORTS:
+                assert result["left_behind"] == {"sockets": 0, "tasks": 0, "threads": 0}
             for attempt in result["attempts"]:
                 assert {"address", "family", "started_s", "ended_s", "outcome"} <= set(attempt)
     deadline = data["scenarios"][0]["results"]
@@ -166,10 +171,12 @@ def test_full_demo_is_fast_and_leaves_nothing_behind(capsys: pytest.CaptureFixtu
     data = json.loads(out)
     assert [s["name"] for s in data["scenarios"]] == demo.scenario_names()
     for scenario in data["scenarios"]:
-        for port, result in scenario["results"].items():
+        for port in demo.PORTS:
+            result = scenario["results"][port]
             where = f"{scenario['name']} on {port}"
-            assert result["left_behind"] == {"fds": 0, "tasks": 0}, where
+            assert result["left_behind"] == {"sockets": 0, "tasks": 0, "threads": 0}, where
             assert result["as_expected"], (where, result)
+            assert result["flaw"] is None, where
     assert status == 0
 
 
@@ -194,10 +201,11 @@ def test_demo_uvloop_runs_the_asyncio_port_on_uvloop(capsys: pytest.CaptureFixtu
     status, out, err = run(capsys, "demo", *FAST, "fan-out", "--uvloop", "--json")
     assert status == 0, err
     for scenario in json.loads(out)["scenarios"]:
-        assert set(scenario["results"]) == {"trio", "asyncio+uvloop"}
-        for result in scenario["results"].values():
+        assert set(scenario["results"]) == set(demo.CONTESTANTS_ON_UVLOOP)
+        for port in demo.PORTS_ON_UVLOOP:
+            result = scenario["results"][port]
             assert result["as_expected"], (scenario["name"], result["detail"])
-            assert result["left_behind"] == {"fds": 0, "tasks": 0}
+            assert result["left_behind"] == {"sockets": 0, "tasks": 0, "threads": 0}
 
 
 @pytest.mark.timeout(10)

@@ -7,14 +7,29 @@ the demo package is called directly. Loopback only.
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
+import re
 import socket
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rich.console import Console
 
+from trio_sockets import demo
 from trio_sockets.cli import main
-from trio_sockets.demo import _kit
+from trio_sockets.demo import _kit, _render
+from trio_sockets.demo._scenarios import (
+    CANCEL_AFTER,
+    FAIL_FAST_TIMEOUT,
+    HE_DELAY,
+    HE_TIMEOUT,
+    RESET_AFTER,
+)
+
+CONTESTANTS = demo.CONTESTANTS
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
@@ -85,3 +100,133 @@ def test_demo_plot_that_fails_late_keeps_the_json(
     assert status == 2
     assert '"scenarios"' in out
     assert "Permission denied" in err
+
+
+# --------------------------------------------------------------------------------------
+# The contestants: what each measurably did
+# --------------------------------------------------------------------------------------
+
+# The contestants that do worse than the ports in each scenario, and a phrase of the
+# reason they are given; every other contestant must be measured as flawless.
+FLAWS: dict[str, dict[str, str]] = {
+    "happy-eyeballs": {
+        "asyncio-unstructured": "one address at a time",
+        "threads": "one address at a time",
+    },
+    "all-refused": {"threads": "names 0 of the 3"},
+    "deadline": {},
+    "backpressure": {},
+    "reset": {"asyncio-unstructured": "byte count", "threads": "byte count"},
+    "fan-out": {},
+    "fail-fast": {"asyncio-unstructured": "tasks still running", "threads": "to fail fast"},
+    "cancel": {"asyncio-unstructured": "after it was cancelled", "threads": "cannot be cancelled"},
+}
+
+
+def test_every_scenario_has_its_expected_flaws() -> None:
+    assert sorted(FLAWS) == sorted(demo.scenario_names())
+
+
+@pytest.fixture(scope="module")
+def measured() -> dict[str, dict[str, Any]]:
+    """Each scenario on each contestant, run once for the tests below."""
+    return {}
+
+
+def _run(scenario: str, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    if scenario not in cache:
+        fds, threads = _kit.open_fds(), set(threading.enumerate())
+        cache[scenario] = {c: demo.run_scenario(demo.select([scenario])[0], c) for c in CONTESTANTS}
+        # The demo measures what a contestant left behind, then cleans it up.
+        assert _kit.open_fds() == fds, scenario
+        assert set(threading.enumerate()) == threads, scenario
+    return cache[scenario]
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("scenario", sorted(FLAWS))
+def test_what_each_contestant_did_is_measured(
+    scenario: str, measured: dict[str, dict[str, Any]]
+) -> None:
+    results = _run(scenario, measured)
+    for name, result in results.items():
+        phrase = FLAWS[scenario].get(name)
+        if phrase is None:
+            assert result["flaw"] is None, (name, result)
+            assert result["as_expected"], (name, result)
+        else:
+            assert result["flaw"] is not None and phrase in result["flaw"], (name, result)
+        if name in demo.PORTS:
+            assert result["left_behind"] == {"sockets": 0, "tasks": 0, "threads": 0}, name
+        assert result["connects"] > 0, name  # every scenario connects somewhere
+
+
+@pytest.mark.timeout(40)
+def test_unstructured_fail_fast_leaves_tasks_and_sockets_the_ports_do_not(
+    measured: dict[str, dict[str, Any]],
+) -> None:
+    results = _run("fail-fast", measured)
+    left = results["asyncio-unstructured"]["left_behind"]
+    assert left["tasks"] > 0 and left["sockets"] > 0, left
+    assert results["threads"]["time_s"] >= 0.9 * FAIL_FAST_TIMEOUT
+    for port in demo.PORTS:
+        assert results[port]["time_s"] < 0.5
+
+
+@pytest.mark.timeout(40)
+def test_a_thread_cannot_be_cancelled(measured: dict[str, dict[str, Any]]) -> None:
+    results = _run("cancel", measured)
+    left = results["threads"]["left_behind"]
+    assert left["threads"] > 0 and left["sockets"] > 0, left
+    assert results["asyncio-unstructured"]["time_s"] > CANCEL_AFTER + 0.1
+    for port in demo.PORTS:
+        assert results[port]["time_s"] < CANCEL_AFTER + 0.1
+
+
+@pytest.mark.timeout(40)
+def test_only_the_ports_know_the_bytes_sent_before_a_reset(
+    measured: dict[str, dict[str, Any]],
+) -> None:
+    results = _run("reset", measured)
+    for port in demo.PORTS:
+        assert results[port]["bytes_sent"] >= RESET_AFTER
+    for plain in ("asyncio-unstructured", "threads"):
+        assert results[plain]["bytes_sent"] is None
+
+
+@pytest.mark.timeout(40)
+def test_only_the_ports_race_the_addresses(measured: dict[str, dict[str, Any]]) -> None:
+    results = _run("happy-eyeballs", measured)
+    for port in demo.PORTS:
+        assert results[port]["time_s"] < 2 * HE_DELAY
+    for plain in ("asyncio-unstructured", "threads"):
+        assert results[plain]["time_s"] >= 0.9 * HE_TIMEOUT
+
+
+# --------------------------------------------------------------------------------------
+# The terminal
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("width", [80, 120])
+def test_every_column_and_contestant_fits_the_terminal(
+    width: int, measured: dict[str, dict[str, Any]]
+) -> None:
+    rows = []
+    for scenario in demo.select(["fail-fast", "all-refused"]):
+        results = _run(scenario.name, measured)
+        rows.append(
+            {"name": scenario.name, "title": scenario.title, "lesson": "", "results": results}
+        )
+    console = Console(width=width, record=True, file=io.StringIO())
+    _render.print_demo(console, rows, CONTESTANTS)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "…" not in text
+    for header in ("contestant", "outcome", "time", "sent", "tries", "left"):
+        assert re.search(rf"\b{header}\b", text), header
+    for name in CONTESTANTS:
+        label = demo.LABELS[name]
+        assert label in text or label.replace(", ", ",\n") in text, label
+    assert "tasks still running" in text  # the one-line reason under the table

@@ -1,10 +1,15 @@
-"""The demo scenarios: the same network trouble, met by the Trio port and the asyncio port.
+"""The demo: the same network trouble, met by four contestants, measured from outside.
 
-Each :class:`Scenario` is one async function written against the public API that both
-ports share (:class:`Port`), plus a :class:`Kit` per framework for the few things a
-scenario needs from the framework itself: its clock, a resolver override, a cancellation
-from outside, and counting its tasks. The servers are :class:`LoopbackServer` threads, on
-loopback only, started fresh for every run so that the two ports never share state.
+The contestants are the two ports (Trio's and asyncio's) and two plain ones written the way
+tutorials and most codebases write them, with nothing of this package in them:
+:mod:`.unstructured` (``asyncio.open_connection``, ``gather``, ``wait_for``) and
+:mod:`.threads` (``socket.create_connection``, a ``ThreadPoolExecutor``).
+
+Each :class:`Scenario` has a body for the ports, written once against the API both share
+(:mod:`._scenarios`), and one for the plain contestants (:mod:`._plain`). The servers are
+:class:`LoopbackServer` threads on loopback, started fresh for every run. The harness here
+measures what every contestant left behind when its call returned (sockets, tasks,
+threads), then stops it, so that the demo itself leaks nothing.
 
 A run returns a framework-neutral, JSON-ready dict (see :func:`run_scenario`).
 """
@@ -12,17 +17,32 @@ A run returns a framework-neutral, JSON-ready dict (see :func:`run_scenario`).
 from __future__ import annotations
 
 import dataclasses
-import socket
+import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Final, TypeAlias
+from collections.abc import Iterable
+from typing import Final, cast
 
-from .._addresses import format_address
-from .._reports import SendReport
-from ..testing.servers import ipv6_loopback
-from ._kit import KITS, Kit, Net, PortName, open_fds, run_on
+from . import _plain
+from ._kit import KITS, Kit, Net, PortName, new_threads, open_fds, run_on, watch_connects
+from ._plain import PLAIN_BODIES, PLAIN_KITS
+from ._scenarios import (
+    SMALL_SNDBUF,
+    Body,
+    Result,
+    all_refused,
+    backpressure,
+    cancel,
+    deadline,
+    fail_fast,
+    fan_out,
+    happy_eyeballs,
+    reset,
+)
 
 __all__ = [
+    "CONTESTANTS",
+    "CONTESTANTS_ON_UVLOOP",
+    "LABELS",
     "PORTS",
     "PORTS_ON_UVLOOP",
     "SCENARIOS",
@@ -35,309 +55,110 @@ __all__ = [
 PORTS: Final[tuple[str, ...]] = ("trio", "asyncio")
 # demo --uvloop: the asyncio port runs on uvloop instead of asyncio's own loop.
 PORTS_ON_UVLOOP: Final[tuple[str, ...]] = ("trio", "asyncio+uvloop")
-Result: TypeAlias = dict[str, Any]
-
-STATUSES: Final = ("ok", "error", "timeout", "cancelled")
-PAYLOAD: Final = b"hello from trio-sockets\n"
-HE_DELAY: Final = 0.250  # seconds: RFC 8305's recommended Connection Attempt Delay
-DEADLINE: Final = 0.5  # seconds, for the deadline scenario and each fan-out target
-CANCEL_AFTER: Final = 0.2  # seconds before the cancel scenario cancels from outside
-BIG_PAYLOAD: Final = 2 * 1024 * 1024  # bytes: enough to fill a slow reader's buffers
-RESET_AFTER: Final = 65536  # bytes the reset server reads before its RST
-BACKPRESSURE_PAYLOAD: Final = 1024 * 1024  # bytes sent to the slow reader
-SMALL_SNDBUF: Final = 32768  # bytes: SO_SNDBUF asked for in the backpressure scenario
-
-
-# --------------------------------------------------------------------------------------
-# Scenarios
-# --------------------------------------------------------------------------------------
-
-Body: TypeAlias = Callable[[Kit, Net], Awaitable[Result]]
+PLAIN: Final[tuple[str, ...]] = tuple(PLAIN_KITS)
+CONTESTANTS: Final[tuple[str, ...]] = PORTS + PLAIN
+CONTESTANTS_ON_UVLOOP: Final[tuple[str, ...]] = PORTS_ON_UVLOOP + PLAIN
+LABELS: Final[dict[str, str]] = {
+    "trio": "Trio port",
+    "asyncio": "asyncio port",
+    "asyncio+uvloop": "asyncio port, uvloop",
+    **{name: kit.label for name, kit in PLAIN_KITS.items()},
+}
+THREAD_GRACE: Final = 15.0  # seconds to wait for threads left running once servers close
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Scenario:
-    """A named piece of network trouble, its lesson, and the async body that meets it."""
+    """A named piece of network trouble, its lesson, and the port body that meets it.
+
+    The plain contestants' body has the same name in :mod:`._plain`. ``sndbuf``, if set,
+    is the send buffer every socket gets before it connects; ``code`` names the port
+    functions the scenario exercises, for ``demo --code``.
+    """
 
     name: str
     title: str
     lesson: str
     body: Body
-
-
-def _attempts(report: SendReport, offset: float) -> list[dict[str, Any]]:
-    # Attempt times are relative to their workflow; shift them to the scenario's start.
-    rows = []
-    for attempt in report.attempts:
-        row = attempt.to_dict()
-        row["started_s"] += offset
-        row["ended_s"] += offset
-        row["target"] = str(report.target)
-        rows.append(row)
-    return rows
-
-
-def _single(kit: Kit, report: SendReport, start: float, expected: bool, detail: str) -> Result:
-    offset = kit.now() - report.total_s - start
-    return {
-        "outcome": report.status,
-        "time_s": report.total_s,
-        "bytes_sent": report.bytes_sent,
-        "attempts": _attempts(report, offset),
-        "error": report.error,
-        "as_expected": expected,
-        "detail": detail,
-    }
-
-
-class _Collector:
-    """Gathers a fan-out's reports as they complete, with each workflow's start time."""
-
-    def __init__(self, kit: Kit, start: float) -> None:
-        self.kit, self.start = kit, start
-        self.attempts: list[dict[str, Any]] = []
-        self.spans: list[tuple[float, float]] = []
-
-    def __call__(self, report: SendReport) -> None:
-        end = self.kit.now() - self.start
-        if report.attempts or report.total_s:
-            self.spans.append((end - report.total_s, end))
-        self.attempts.extend(_attempts(report, end - report.total_s))
-
-    def peak(self) -> int:
-        """The most workflows that ran at once."""
-        edges = sorted([(a, 1) for a, _ in self.spans] + [(b, -1) for _, b in self.spans])
-        level = best = 0
-        for _, step in edges:
-            level += step
-            best = max(best, level)
-        return best
-
-
-def _many(kit: Kit, reports: list[SendReport], start: float, collect: _Collector) -> Result:
-    statuses = [report.status for report in reports]
-    counts = [f"{statuses.count(s)} {s}" for s in STATUSES if s in statuses]
-    return {
-        "outcome": ", ".join(counts),
-        "statuses": statuses,
-        "time_s": kit.now() - start,
-        "bytes_sent": sum(r.bytes_sent for r in reports),
-        "attempts": sorted(collect.attempts, key=lambda a: a["started_s"]),
-        "error": next((r.error for r in reports if r.error), None),
-    }
-
-
-async def happy_eyeballs(kit: Kit, net: Net) -> Result:
-    v6 = ipv6_loopback()
-    hole = net.server("blackhole", "::1" if v6 else "127.0.0.1")
-    live = net.server("sink")
-    hole_addr = (hole.host, hole.port, 0, 0) if v6 else hole.address
-    start = kit.now()
-    with kit.resolver({"dual.demo": [hole_addr, live.address]}):
-        report = await kit.port.connect_check_send(
-            f"dual.demo:{live.port}", PAYLOAD, timeout=5.0, happy_eyeballs_delay=HE_DELAY
-        )
-    outcomes = [a.outcome for a in report.attempts]
-    good = report.ok and outcomes == ["cancelled", "connected"]
-    detail = f"the {'IPv6' if v6 else 'first'} attempt hung; IPv4 started after {HE_DELAY} s"
-    return _single(kit, report, start, good, detail)
-
-
-async def all_refused(kit: Kit, net: Net) -> Result:
-    addrs = [net.closed_port("127.0.0.1"), net.closed_port("127.0.0.1")]
-    if ipv6_loopback():
-        addrs.insert(0, (*net.closed_port("::1")[:2], 0, 0))
-    start = kit.now()
-    with kit.resolver({"refused.demo": addrs}):
-        report = await kit.port.connect_check_send("refused.demo:9", PAYLOAD, timeout=5.0)
-    good = report.status == "error" and all(a.outcome == "failed" for a in report.attempts)
-    good = good and report.total_s < HE_DELAY  # each refusal started the next at once
-    detail = f"{len(report.attempts)} addresses, each refusal started the next at once"
-    return _single(kit, report, start, good, detail)
-
-
-async def deadline(kit: Kit, net: Net) -> Result:
-    hole = net.server("blackhole")
-    start = kit.now()
-    report = await kit.port.connect_check_send(hole.target, PAYLOAD, timeout=DEADLINE)
-    good = report.status == "timeout" and [a.outcome for a in report.attempts] == ["cancelled"]
-    return _single(kit, report, start, good, f"connect cancelled at the {DEADLINE} s deadline")
-
-
-async def backpressure(kit: Kit, net: Net) -> Result:
-    slow = net.server("slow")
-    start = kit.now()
-    # The lower-level API this time, to shrink the kernel's send buffer: loopback's own
-    # buffers take megabytes, which would hide the backpressure from a short demo.
-    conn = await kit.port.open_connection(slow.host, slow.port)
-    async with conn:
-        conn.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_SNDBUF)
-        checked = kit.now()
-        await conn.wait_writable()
-        sending = kit.now()
-        await conn.send_all(bytes(BACKPRESSURE_PAYLOAD))
-        sent = conn.bytes_sent
-    elapsed = kit.now() - start
-    good = sent == BACKPRESSURE_PAYLOAD and kit.now() - sending > 0.05
-    rate = sent / max(kit.now() - sending, 1e-9) / 1e6
-    return {
-        "outcome": "ok" if sent == BACKPRESSURE_PAYLOAD else "error",
-        "time_s": elapsed,
-        "bytes_sent": sent,
-        "attempts": [a.to_dict() | {"target": slow.target} for a in conn.attempts],
-        "error": None,
-        "as_expected": good,
-        "detail": f"check {sending - checked:.3f} s, send {elapsed - (sending - start):.3f} s "
-        f"at {rate:.1f} MB/s: the reader set the pace",
-    }
-
-
-async def reset(kit: Kit, net: Net) -> Result:
-    server = net.server("reset", reset_after=RESET_AFTER)
-    start = kit.now()
-    report = await kit.port.connect_check_send(server.target, bytes(16 * BIG_PAYLOAD), timeout=5.0)
-    error = report.error or ""
-    good = report.status == "error" and "SendError" in error
-    good = good and RESET_AFTER <= report.bytes_sent < 16 * BIG_PAYLOAD
-    detail = (
-        f"server read {server.bytes_received} B, then RST; the kernel had accepted exactly "
-        f"{report.bytes_sent} B"
-    )
-    return _single(kit, report, start, good, detail)
-
-
-async def fan_out(kit: Kit, net: Net) -> Result:
-    targets = [
-        net.server("blackhole").target,
-        *(net.server("sink").target for _ in range(3)),
-        format_address(net.closed_port()),
-        net.server("echo").target,
-        net.server("slow").target,
-        net.server("sink").target,
-    ]
-    start = kit.now()
-    collect = _Collector(kit, start)
-    reports = await kit.port.send_to_many(
-        targets, PAYLOAD, max_concurrency=3, timeout=DEADLINE, on_report=collect
-    )
-    result = _many(kit, reports, start, collect)
-    statuses = [r.status for r in reports]
-    expected = ["timeout", "ok", "ok", "ok", "error", "ok", "ok", "ok"]
-    result["as_expected"] = statuses == expected and collect.peak() <= 3
-    result["detail"] = f"{len(targets)} targets, at most {collect.peak()} at once (limit 3)"
-    return result
-
-
-async def fail_fast(kit: Kit, net: Net) -> Result:
-    holes = [net.server("blackhole").target for _ in range(3)]
-    refused = format_address(net.closed_port())
-    sinks = [net.server("sink").target for _ in range(2)]
-    start = kit.now()
-    collect = _Collector(kit, start)
-    reports = await kit.port.send_to_many(
-        [*holes, refused, *sinks],
-        PAYLOAD,
-        max_concurrency=4,
-        timeout=5.0,
-        fail_fast=True,
-        on_report=collect,
-    )
-    result = _many(kit, reports, start, collect)
-    statuses = [r.status for r in reports]
-    good = statuses == ["cancelled"] * 3 + ["error"] + ["cancelled"] * 2
-    result["as_expected"] = good and result["time_s"] < 1.0
-    result["detail"] = "the refusal cancelled three hung connects and two unstarted targets"
-    return result
-
-
-async def cancel(kit: Kit, net: Net) -> Result:
-    targets = [net.server("blackhole").target for _ in range(2)]
-    slow = [net.server("slow") for _ in range(2)]
-    start = kit.now()
-
-    async def work() -> None:
-        await kit.port.send_to_many(
-            targets + [s.target for s in slow], bytes(4 * BIG_PAYLOAD), timeout=5.0
-        )
-
-    cancelled = await kit.cancel_after(CANCEL_AFTER, work)
-    read = sum(s.bytes_received for s in slow)
-    return {
-        "outcome": "cancelled" if cancelled else "finished",
-        "time_s": kit.now() - start,
-        "bytes_sent": None,
-        "attempts": [],
-        "error": None,
-        "as_expected": cancelled,
-        "detail": f"cancelled after {CANCEL_AFTER} s: 2 hung connects, 2 sends mid-way "
-        f"({read} B read so far)",
-    }
+    code: tuple[str, ...] = ("connect_check_send",)
+    sndbuf: int | None = None
 
 
 SCENARIOS: Final[tuple[Scenario, ...]] = (
     Scenario(
         "happy-eyeballs",
         "Happy eyeballs: blackholed IPv6, live IPv4",
-        "Both race the addresses as a staircase; the first to connect cancels the rest. "
-        "Trio's winner cancels the nursery's scope; asyncio's TaskGroup has no such scope, "
-        "so the port keeps the sibling tasks and cancels them one by one.",
+        "The ports race the addresses as a staircase (RFC 8305): IPv4 starts 0.25 s after "
+        "IPv6, and the first to connect cancels the rest. Trio's winner cancels the "
+        "nursery's scope; asyncio's winner stops its TaskGroup. open_connection and "
+        "create_connection try one address at a time, by default.",
         happy_eyeballs,
+        ("open_connection", "_race"),
     ),
     Scenario(
         "all-refused",
         "Every address refused",
         "A refusal starts the next attempt at once instead of waiting out the delay, and "
-        "the caller gets one ConnectError listing every attempt. Trio's nursery would group "
-        "the failures; both ports collect them so the error is the same.",
+        "the caller gets one ConnectError listing every attempt, in both ports. "
+        "create_connection raises the last error alone.",
         all_refused,
+        ("_race",),
     ),
     Scenario(
         "deadline",
         "A deadline on a blackholed host",
-        "The timeout is a cancel scope around the whole workflow: trio.move_on_after, and on "
-        "asyncio a move_on_after built on asyncio.timeout. The hung connect is cancelled, "
-        "its socket closed, and the report says which phase ran out of time.",
+        "One deadline covers the whole workflow: trio.move_on_after, asyncio.timeout. The "
+        "hung connect is cancelled, its socket closed, and the report says which phase "
+        "ran out of time. wait_for and a socket timeout keep this deadline too.",
         deadline,
+        ("connect_check_send",),
     ),
     Scenario(
         "backpressure",
         "Backpressure from a slow reader",
-        "send_all waits for writability whenever the kernel buffer is full. In Trio every "
-        "such wait is a checkpoint; asyncio's port waits on the loop's writer callback "
-        "itself, so that a cancelled wait never loses count of the bytes sent.",
+        "Each send waits for writability whenever the kernel buffer is full: a checkpoint "
+        "in Trio, an await in asyncio, where a deadline or a cancellation could stop it "
+        "with bytes_sent exact. drain() and sendall() respect the reader's pace too.",
         backpressure,
+        ("Connection.send_all",),
+        sndbuf=SMALL_SNDBUF,
     ),
     Scenario(
         "reset",
         "A reset mid-send",
         "The peer resets after 64 KiB; the SendError carries bytes_sent, exactly what the "
-        "kernel accepted, in both models. That is more than the peer read: only an "
-        "application-level acknowledgement can tell what arrived.",
+        "kernel accepted. That is more than the peer read: only an application-level "
+        "acknowledgement can tell what arrived. drain() and sendall() raise without a count.",
         reset,
+        ("Connection.send_all",),
     ),
     Scenario(
         "fan-out",
         "Fan-out over mixed targets, 3 at a time",
-        "A CapacityLimiter (Trio) or a semaphore-backed limiter (asyncio) keeps three "
-        "workflows in flight; a refused or hung target only costs its own slot, and the "
-        "reports come back in input order.",
+        "A CapacityLimiter (Trio) or a Semaphore (asyncio) keeps three workflows in "
+        "flight; a refused or hung target only costs its own slot, and the reports come "
+        "back in input order. A semaphore with gather, or a pool of three threads, do it too.",
         fan_out,
+        ("send_to_many",),
     ),
     Scenario(
         "fail-fast",
         "Fail-fast",
-        "The first failure cancels the rest: one CancelScope around Trio's nursery; asyncio "
-        "needs a hand-made scope that cancels the task and uncancels it afterwards, so that a "
-        "cancellation from outside is not swallowed.",
+        "The first failure cancels the rest: Trio cancels the nursery's scope; an asyncio "
+        "TaskGroup stops only when a child fails, so the port raises a private exception "
+        "and catches it with except*. gather() leaves the rest running; a thread pool "
+        "cannot stop its running threads.",
         fail_fast,
+        ("send_to_many",),
     ),
     Scenario(
         "cancel",
         "Cancellation from outside",
         "The caller cancels mid-flight: Trio's cancel scope reaches every task of the "
-        "fan-out; asyncio's Task.cancel() reaches the TaskGroup, which cancels and awaits its "
-        "children. Either way no socket and no task outlives the call.",
+        "fan-out; asyncio's Task.cancel() reaches the TaskGroup, which cancels and awaits "
+        "its children, and gather() cancels its own. A thread cannot be cancelled.",
         cancel,
+        ("send_to_many",),
     ),
 )
 
@@ -351,29 +172,73 @@ def scenario_names() -> list[str]:
 # --------------------------------------------------------------------------------------
 
 
-async def _measured(kit: Kit, scenario: Scenario, net: Net) -> Result:
-    fds, tasks = open_fds(), kit.task_count()
-    result = await scenario.body(kit, net)
-    result["left_behind"] = {"fds": net.left_behind(fds), "tasks": kit.task_count() - tasks}
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _verdict(kit: Kit, result: Result) -> None:
+    """Set ``flaw`` (one line, or None) and ``as_expected`` from what was measured."""
+    left = result["left_behind"]
+    flaws = []
+    if isinstance(kit, _plain.Plain):
+        flaws.append(result.pop("flaw"))
+    elif not result["as_expected"]:
+        flaws.append(f"not as expected: {result['detail']}")
+    if any(left.values()):
+        counts = ", ".join(_counted(n, k[:-1]) for k, n in left.items() if n)
+        why = kit.why_left if isinstance(kit, _plain.Plain) else "a bug"
+        flaws.append(f"{counts} still running after it returned: {why}")
+    result["flaw"] = "; ".join(f for f in flaws if f) or None
+    result["as_expected"] = result["flaw"] is None
+
+
+async def _measured(kit: Kit, body: Body, net: Net, sndbuf: int | None) -> Result:
+    fds, tasks, threads = open_fds(), kit.task_count(), set(threading.enumerate())
+    with watch_connects(sndbuf) as seen:
+        result = await body(kit, net)
+        result["connects"] = len(seen)
+        result["left_behind"] = {
+            "sockets": net.left_behind(fds),
+            "tasks": kit.task_count() - tasks,
+            "threads": len(new_threads(threads) - net.own_threads),
+        }
+    await kit.stop_tasks_since(tasks)  # measured: now the demo cleans up after it
+    _verdict(kit, result)
     return result
 
 
-def run_scenario(scenario: Scenario, port: str) -> Result:
-    """Run ``scenario`` on one port, with fresh servers; return a JSON-ready dict.
+def run_scenario(scenario: Scenario, contestant: str) -> Result:
+    """Run ``scenario`` on one contestant, with fresh servers; return a JSON-ready dict.
 
-    ``port`` is ``"trio"``, ``"asyncio"`` or ``"asyncio+uvloop"`` (the asyncio port on
-    uvloop's event loop, which must be installed).
+    ``contestant`` is one of :data:`CONTESTANTS` (or ``"asyncio+uvloop"``: the asyncio
+    port on uvloop's event loop, which must be installed).
 
     The dict holds ``outcome``, ``time_s``, ``bytes_sent`` (``None`` when unknown),
-    ``attempts`` (``Attempt.to_dict()`` rows, times from the scenario's start, each with
-    its ``target``), ``error``, ``as_expected``, ``detail`` and ``left_behind``
-    (``{"fds": n, "tasks": n}``).
+    ``attempts`` (the ports' ``Attempt.to_dict()`` rows, times from the scenario's start,
+    each with its ``target``), ``workflows`` (the ports' workflows: span, status and phase
+    times), ``connects`` (every ``socket.connect()`` seen), ``error``, ``detail``,
+    ``left_behind`` (``{"sockets": n, "tasks": n, "threads": n}`` still open or running
+    when the call returned), ``flaw`` (what went worse than it should, in one line, or
+    ``None``) and ``as_expected``.
     """
-    name: PortName = "trio" if port == "trio" else "asyncio"
-    kit = KITS[name]()
+    plain = PLAIN_KITS.get(contestant)
+    kit: Kit
+    if plain is not None:
+        kit, loop = plain(), "asyncio"
+        body = cast(Body, PLAIN_BODIES[scenario.name])  # run with the Plain kit made above
+    else:
+        name: PortName = "trio" if contestant == "trio" else "asyncio"
+        kit, body, loop = KITS[name](), scenario.body, contestant
+    threads = set(threading.enumerate())
     wall = time.perf_counter()
     with Net() as net:
-        result = run_on(port, lambda: _measured(kit, scenario, net))
+        result = run_on(loop, lambda: _measured(kit, body, net, scenario.sndbuf))
+        servers = net.own_threads
+    # The servers are closed, so whatever a contestant left running fails at once now
+    # (a blackholed connect meets a closed port, a send meets a reset): wait for it.
+    deadline = time.monotonic() + THREAD_GRACE
+    for thread in new_threads(threads) - servers:
+        thread.join(max(deadline - time.monotonic(), 0))
     result["wall_s"] = time.perf_counter() - wall
     return result
 

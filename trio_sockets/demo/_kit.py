@@ -13,6 +13,8 @@ import contextlib
 import os
 import socket
 import stat
+import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from types import TracebackType
@@ -32,9 +34,13 @@ __all__ = [
     "Net",
     "Port",
     "PortName",
+    "SockAddr",
     "TrioKit",
+    "fake_getaddrinfo",
+    "new_threads",
     "open_fds",
     "run_on",
+    "watch_connects",
 ]
 
 PortName: TypeAlias = Literal["trio", "asyncio"]
@@ -113,8 +119,12 @@ class Kit:
         """Tasks alive in this run, the current one included."""
         raise NotImplementedError
 
+    async def stop_tasks_since(self, count: int) -> None:
+        """Stop the tasks a contestant left running, once they have been counted."""
 
-def _fake_getaddrinfo(table: dict[str, list[SockAddr]], host: object) -> list[Any]:
+
+def fake_getaddrinfo(table: dict[str, list[SockAddr]], host: object) -> list[Any]:
+    """``getaddrinfo``'s answer for ``host`` from ``table``; EAI_NONAME for other names."""
     name = host.decode("ascii") if isinstance(host, bytes) else str(host)
     if name not in table:
         raise socket.gaierror(socket.EAI_NONAME, f"{name!r} is not in the demo's resolver")
@@ -130,7 +140,7 @@ class _DemoResolver(trio.abc.HostnameResolver):
 
     async def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         await trio.lowlevel.checkpoint()
-        return _fake_getaddrinfo(self.table, host)
+        return fake_getaddrinfo(self.table, host)
 
     async def getnameinfo(self, sockaddr: Any, flags: int) -> tuple[str, str]:
         await trio.lowlevel.checkpoint()
@@ -182,7 +192,7 @@ class AsyncioKit(Kit):
         loop = asyncio.get_running_loop()
 
         async def getaddrinfo(host: Any, port: Any, **kwargs: Any) -> list[Any]:
-            return _fake_getaddrinfo(table, host)
+            return fake_getaddrinfo(table, host)
 
         setattr(loop, "getaddrinfo", getaddrinfo)  # noqa: B010 (mypy: no method assignment)
         try:
@@ -209,6 +219,16 @@ class AsyncioKit(Kit):
 
     def task_count(self) -> int:
         return len(asyncio.all_tasks())
+
+    async def stop_tasks_since(self, count: int) -> None:
+        # The harness task is the oldest; everything else in this fresh loop was started
+        # by the contestant. Cancel it and wait until it has closed what it holds.
+        if self.task_count() <= count:
+            return
+        left = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
 
 
 KITS: Final[dict[PortName, type[Kit]]] = {"trio": TrioKit, "asyncio": AsyncioKit}
@@ -278,6 +298,68 @@ def _fd_limit() -> int:
     return _PROBE_LIMIT if soft == resource.RLIM_INFINITY else min(soft, _PROBE_LIMIT)
 
 
+def new_threads(before: set[threading.Thread]) -> set[threading.Thread]:
+    """Threads started since ``before`` and still running."""
+    return {t for t in threading.enumerate() if t not in before and t.is_alive()}
+
+
+class _ConnectWatch:
+    """Sees every ``socket.connect()`` in the process, through a ``sys.audit`` hook.
+
+    The standard library raises the audit event ``socket.connect`` with the socket and
+    the address before each connect, from any framework and any thread, so the demo can
+    count the attempts of code that keeps no record of them. An audit hook cannot be
+    removed: one is added on first use and does nothing while no watch is open.
+    """
+
+    def __init__(self) -> None:
+        self.installed = False
+        self.seen: list[tuple[float, Any]] | None = None
+        self.sndbuf: int | None = None
+
+    def __call__(self, event: str, args: tuple[Any, ...]) -> None:
+        if event != "socket.connect" or self.seen is None:
+            return
+        sock, address = args
+        if self.sndbuf is not None:
+            # A small send buffer, set before the connect like any socket option: loopback's
+            # own buffers take megabytes and would hide backpressure from a short demo.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
+        self.seen.append((time.monotonic(), address))
+
+
+_WATCH: Final = _ConnectWatch()
+
+
+@contextlib.contextmanager
+def _unwatched() -> Iterator[None]:
+    """Leave the connects of the block out (the servers' own: a blackhole's filler)."""
+    seen, _WATCH.seen = _WATCH.seen, None
+    try:
+        yield
+    finally:
+        _WATCH.seen = seen
+
+
+@contextlib.contextmanager
+def watch_connects(sndbuf: int | None = None) -> Iterator[list[tuple[float, Any]]]:
+    """Record ``(time.monotonic(), address)`` for every connect while the block runs.
+
+    Args:
+        sndbuf: if given, every socket that connects gets this ``SO_SNDBUF`` first.
+    """
+    if not _WATCH.installed:
+        sys.addaudithook(_WATCH)
+        _WATCH.installed = True
+    seen: list[tuple[float, Any]] = []
+    _WATCH.seen, _WATCH.sndbuf = seen, sndbuf
+    try:
+        yield seen
+    finally:
+        _WATCH.seen, _WATCH.sndbuf = None, None
+
+
 class Net(contextlib.ExitStack):
     """The servers of one run: closed when the run ends, outside the event loop."""
 
@@ -285,11 +367,14 @@ class Net(contextlib.ExitStack):
         super().__init__()
         self.server_ports: set[int] = set()
         self.own_fds: set[int] = set()  # listeners and blackhole fillers
+        self.own_threads: set[threading.Thread] = set()  # the servers' threads
 
     def server(self, mode: Mode, host: str = "127.0.0.1", **options: Any) -> LoopbackServer:
-        before = open_fds()
-        server = self.enter_context(LoopbackServer(mode, host, **options))
+        before, threads = open_fds(), set(threading.enumerate())
+        with _unwatched():
+            server = self.enter_context(LoopbackServer(mode, host, **options))
         self.own_fds |= open_fds() - before
+        self.own_threads |= new_threads(threads)
         self.server_ports.add(server.port)
         return server
 

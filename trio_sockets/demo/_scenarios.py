@@ -1,0 +1,246 @@
+"""The demo's scenarios as the two ports meet them, written once against their shared API.
+
+Each body is an async function of a :class:`Kit` (the framework: the port module, its
+clock, a resolver override, a cancellation from outside) and a :class:`Net` (the run's
+loopback servers). It returns a JSON-ready dict; the harness in :mod:`trio_sockets.demo`
+adds what was left behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeAlias
+
+from .._addresses import format_address
+from .._reports import SendReport
+from ..testing.servers import ipv6_loopback
+from ._kit import Kit, Net
+
+Result: TypeAlias = dict[str, Any]
+Body: TypeAlias = Callable[[Kit, Net], Awaitable[Result]]
+
+STATUSES: Final = ("ok", "error", "timeout", "cancelled")
+PHASES: Final = ("resolve", "connect", "check", "send", "reply")
+PAYLOAD: Final = b"hello from trio-sockets\n"
+HE_DELAY: Final = 0.250  # seconds: RFC 8305's recommended Connection Attempt Delay
+HE_TIMEOUT: Final = 2.0  # seconds for the happy-eyeballs scenario
+DEADLINE: Final = 0.5  # seconds, for the deadline scenario and each fan-out target
+FAIL_FAST_TIMEOUT: Final = 2.0  # seconds for each fail-fast target
+CANCEL_AFTER: Final = 0.2  # seconds before the cancel scenario cancels from outside
+BIG_PAYLOAD: Final = 2 * 1024 * 1024  # bytes: enough to fill a slow reader's buffers
+RESET_AFTER: Final = 65536  # bytes the reset server reads before its RST
+BACKPRESSURE_PAYLOAD: Final = 1024 * 1024  # bytes sent to the slow reader
+SMALL_SNDBUF: Final = 32768  # bytes: SO_SNDBUF of every socket in the backpressure scenario
+
+
+def _attempts(report: SendReport, offset: float) -> list[dict[str, Any]]:
+    # Attempt times are relative to their workflow; shift them to the scenario's start.
+    rows = []
+    for attempt in report.attempts:
+        row = attempt.to_dict()
+        row["started_s"] += offset
+        row["ended_s"] += offset
+        row["target"] = str(report.target)
+        rows.append(row)
+    return rows
+
+
+def _workflow(report: SendReport, offset: float) -> dict[str, Any]:
+    """One workflow's span and phase times, from the scenario's start."""
+    return {
+        "target": str(report.target),
+        "status": report.status,
+        "started_s": offset,
+        "ended_s": offset + report.total_s,
+        "phases": {phase: getattr(report, f"{phase}_s") for phase in PHASES},
+    }
+
+
+def _single(kit: Kit, report: SendReport, start: float, expected: bool, detail: str) -> Result:
+    offset = kit.now() - report.total_s - start
+    return {
+        "outcome": report.status,
+        "time_s": report.total_s,
+        "bytes_sent": report.bytes_sent,
+        "attempts": _attempts(report, offset),
+        "workflows": [_workflow(report, offset)],
+        "error": report.error,
+        "as_expected": expected,
+        "detail": detail,
+    }
+
+
+class _Collector:
+    """Gathers a fan-out's reports as they complete, with each workflow's start time."""
+
+    def __init__(self, kit: Kit, start: float) -> None:
+        self.kit, self.start = kit, start
+        self.attempts: list[dict[str, Any]] = []
+        self.workflows: list[dict[str, Any]] = []
+
+    def __call__(self, report: SendReport) -> None:
+        offset = self.kit.now() - self.start - report.total_s
+        if report.attempts or report.total_s:  # a target cancelled before it started: none
+            self.workflows.append(_workflow(report, offset))
+        self.attempts.extend(_attempts(report, offset))
+
+    def peak(self) -> int:
+        """The most workflows that ran at once."""
+        spans = [(w["started_s"], w["ended_s"]) for w in self.workflows]
+        edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+        level = best = 0
+        for _, step in edges:
+            level += step
+            best = max(best, level)
+        return best
+
+
+def _many(kit: Kit, reports: list[SendReport], start: float, collect: _Collector) -> Result:
+    statuses = [report.status for report in reports]
+    counts = [f"{statuses.count(s)} {s}" for s in STATUSES if s in statuses]
+    return {
+        "outcome": ", ".join(counts),
+        "statuses": statuses,
+        "time_s": kit.now() - start,
+        "bytes_sent": sum(r.bytes_sent for r in reports),
+        "attempts": sorted(collect.attempts, key=lambda a: a["started_s"]),
+        "workflows": sorted(collect.workflows, key=lambda w: w["started_s"]),
+        "error": next((r.error for r in reports if r.error), None),
+    }
+
+
+async def happy_eyeballs(kit: Kit, net: Net) -> Result:
+    v6 = ipv6_loopback()
+    hole = net.server("blackhole", "::1" if v6 else "127.0.0.1")
+    live = net.server("sink")
+    hole_addr = (hole.host, hole.port, 0, 0) if v6 else hole.address
+    start = kit.now()
+    with kit.resolver({"dual.demo": [hole_addr, live.address]}):
+        report = await kit.port.connect_check_send(
+            f"dual.demo:{live.port}", PAYLOAD, timeout=HE_TIMEOUT, happy_eyeballs_delay=HE_DELAY
+        )
+    outcomes = [a.outcome for a in report.attempts]
+    good = report.ok and outcomes == ["cancelled", "connected"]
+    detail = f"the {'IPv6' if v6 else 'first'} attempt hung; IPv4 started after {HE_DELAY} s"
+    return _single(kit, report, start, good, detail)
+
+
+async def all_refused(kit: Kit, net: Net) -> Result:
+    addrs = [net.closed_port("127.0.0.1"), net.closed_port("127.0.0.1")]
+    if ipv6_loopback():
+        addrs.insert(0, (*net.closed_port("::1")[:2], 0, 0))
+    start = kit.now()
+    with kit.resolver({"refused.demo": addrs}):
+        report = await kit.port.connect_check_send("refused.demo:9", PAYLOAD, timeout=5.0)
+    good = report.status == "error" and all(a.outcome == "failed" for a in report.attempts)
+    good = good and report.total_s < HE_DELAY  # each refusal started the next at once
+    detail = f"{len(report.attempts)} addresses, each refusal started the next at once"
+    return _single(kit, report, start, good, detail)
+
+
+async def deadline(kit: Kit, net: Net) -> Result:
+    hole = net.server("blackhole")
+    start = kit.now()
+    report = await kit.port.connect_check_send(hole.target, PAYLOAD, timeout=DEADLINE)
+    good = report.status == "timeout" and [a.outcome for a in report.attempts] == ["cancelled"]
+    return _single(kit, report, start, good, f"connect cancelled at the {DEADLINE} s deadline")
+
+
+async def backpressure(kit: Kit, net: Net) -> Result:
+    # Every socket gets a small send buffer (the harness sets SMALL_SNDBUF before each
+    # connect): loopback's own buffers take megabytes and would hide the backpressure.
+    slow = net.server("slow")
+    start = kit.now()
+    report = await kit.port.connect_check_send(
+        slow.target, bytes(BACKPRESSURE_PAYLOAD), timeout=5.0
+    )
+    good = report.ok and report.bytes_sent == BACKPRESSURE_PAYLOAD and report.send_s > 0.05
+    rate = report.bytes_sent / max(report.send_s, 1e-9) / 1e6
+    detail = (
+        f"check {report.check_s:.3f} s, send {report.send_s:.3f} s at {rate:.1f} MB/s: "
+        "the reader set the pace"
+    )
+    return _single(kit, report, start, good, detail)
+
+
+async def reset(kit: Kit, net: Net) -> Result:
+    server = net.server("reset", reset_after=RESET_AFTER)
+    start = kit.now()
+    report = await kit.port.connect_check_send(server.target, bytes(16 * BIG_PAYLOAD), timeout=5.0)
+    error = report.error or ""
+    good = report.status == "error" and "SendError" in error
+    good = good and RESET_AFTER <= report.bytes_sent < 16 * BIG_PAYLOAD
+    detail = (
+        f"server read {server.bytes_received} B, then RST; the kernel had accepted exactly "
+        f"{report.bytes_sent} B"
+    )
+    return _single(kit, report, start, good, detail)
+
+
+async def fan_out(kit: Kit, net: Net) -> Result:
+    targets = [
+        net.server("blackhole").target,
+        *(net.server("sink").target for _ in range(3)),
+        format_address(net.closed_port()),
+        net.server("echo").target,
+        net.server("slow").target,
+        net.server("sink").target,
+    ]
+    start = kit.now()
+    collect = _Collector(kit, start)
+    reports = await kit.port.send_to_many(
+        targets, PAYLOAD, max_concurrency=3, timeout=DEADLINE, on_report=collect
+    )
+    result = _many(kit, reports, start, collect)
+    statuses = [r.status for r in reports]
+    expected = ["timeout", "ok", "ok", "ok", "error", "ok", "ok", "ok"]
+    result["as_expected"] = statuses == expected and collect.peak() <= 3
+    result["detail"] = f"{len(targets)} targets, at most {collect.peak()} at once (limit 3)"
+    return result
+
+
+async def fail_fast(kit: Kit, net: Net) -> Result:
+    holes = [net.server("blackhole").target for _ in range(3)]
+    refused = format_address(net.closed_port())
+    sinks = [net.server("sink").target for _ in range(2)]
+    start = kit.now()
+    collect = _Collector(kit, start)
+    reports = await kit.port.send_to_many(
+        [*holes, refused, *sinks],
+        PAYLOAD,
+        max_concurrency=4,
+        timeout=FAIL_FAST_TIMEOUT,
+        fail_fast=True,
+        on_report=collect,
+    )
+    result = _many(kit, reports, start, collect)
+    statuses = [r.status for r in reports]
+    good = statuses == ["cancelled"] * 3 + ["error"] + ["cancelled"] * 2
+    result["as_expected"] = good and result["time_s"] < 1.0
+    result["detail"] = "the refusal cancelled three hung connects and two unstarted targets"
+    return result
+
+
+async def cancel(kit: Kit, net: Net) -> Result:
+    targets = [net.server("blackhole").target for _ in range(2)]
+    slow = [net.server("slow") for _ in range(2)]
+    start = kit.now()
+
+    async def work() -> None:
+        await kit.port.send_to_many(
+            targets + [s.target for s in slow], bytes(4 * BIG_PAYLOAD), timeout=5.0
+        )
+
+    cancelled = await kit.cancel_after(CANCEL_AFTER, work)
+    read = sum(s.bytes_received for s in slow)
+    return {
+        "outcome": "cancelled" if cancelled else "finished",
+        "time_s": kit.now() - start,
+        "bytes_sent": None,
+        "attempts": [],
+        "workflows": [],
+        "error": None,
+        "as_expected": cancelled,
+        "detail": f"cancelled after {CANCEL_AFTER} s: 2 hung connects, 2 sends mid-way "
+        f"({read} B read so far)",
+    }
