@@ -1,31 +1,23 @@
 """The scripted fake network for asyncio: :class:`AsyncioFakeNetwork`.
 
-asyncio has no resolver or socket-factory hooks, so the fake is installed on the running
-event loop itself: ``with AsyncioFakeNetwork() as net:`` shadows the loop's
-``getaddrinfo`` and ``sock_connect`` methods with the network's own (instance attributes,
-on this loop only, removed on exit), and points the asyncio port's clock at the loop's
-(``loop.time()``), so that attempts and reports are in the loop's time. Code that
-resolves with ``loop.getaddrinfo`` and connects with ``loop.sock_connect`` (the asyncio
-port, and much asyncio code besides) then talks to the scripted network.
+asyncio has no resolver or socket-factory hooks, so the network is installed on the
+running event loop: ``getaddrinfo`` and ``sock_connect`` are shadowed by instance
+attributes (on this loop only, removed on exit), and the asyncio port's clock points at
+``loop.time()``. See :mod:`trio_sockets.testing` for how to use it.
 
-The socket is the caller's own ``socket.socket``. When ``sock_connect`` is called, the
-network adopts it: its class becomes :class:`AsyncioFakeSocket` (a subclass that adds no
-storage, so the switch is allowed), and once the scripted connect succeeds its file
-descriptor is replaced (``dup2``) by one end of a Unix ``socketpair()`` whose other end
-the network drives as the scripted peer. The descriptor is real, so ``fileno()``,
-``select``/``poll`` and the loop's ``add_reader``/``add_writer`` work as on a real
-connection; ``send``, ``recv``, ``shutdown``, ``close``, ``getpeername`` and
-``getsockname`` are overridden to follow the script and to report the scripted addresses.
-A peer that stops reading (``window``) fills the real send buffer, so that writability
-waits block exactly as they do for a stalled TCP receiver.
+The socket is the caller's own ``socket.socket``. At ``sock_connect`` the network adopts
+it: its class becomes :class:`AsyncioFakeSocket` (a subclass that adds no storage, so the
+switch is allowed), and once the scripted connect succeeds its file descriptor is
+replaced (``dup2``) by one end of a Unix ``socketpair()`` whose other end is the scripted
+peer. The descriptor is real, so ``select``/``poll`` and the loop's
+``add_reader``/``add_writer`` work as on a real connection; ``send``, ``recv``,
+``shutdown``, ``close``, ``getpeername`` and ``getsockname`` follow the script and report
+the scripted addresses. A peer that stops reading (``window``) fills the real send buffer,
+so that writability waits block as they do for a stalled TCP receiver.
 
-Virtual time: delays are ``asyncio.sleep`` calls, so on a loop whose clock is virtual
-they take no real time. ``looptime`` (a maintained library and pytest plugin) provides
-such a loop: ``looptime.new_event_loop(start=0)`` jumps its clock to the next timer
-whenever nothing is ready, works with ``asyncio.timeout``, ``TaskGroup`` and the rest of
-asyncio, and counts in integer microseconds, so times made of binary fractions compare
-exactly. It patches the pure-Python event loop (its selector and ``time()``); uvloop's
-timers live in libuv, out of its reach, so on uvloop the fake network runs in real time.
+Delays are ``asyncio.sleep`` calls: on a ``looptime`` loop (which jumps its clock to the
+next timer whenever nothing is ready, in integer microseconds) they are virtual time.
+looptime patches asyncio's own loop; uvloop's timers live in libuv, out of its reach.
 """
 
 from __future__ import annotations
@@ -210,6 +202,22 @@ class AsyncioFakeSocket(_stdlib_socket.socket):
             ip = LOCAL_IPV6 if v6 else LOCAL_IPV4
         port = port or FIRST_LOCAL_PORT + state.number
         return (ip, port, 0, 0) if v6 else (ip, port)
+
+    def setsockopt(self, level: int, optname: int, value: Any, optlen: Any = None, /) -> None:
+        """As a real socket's; once connected, TCP options are accepted and ignored.
+
+        (The descriptor is then a Unix socket, which has no TCP options; asyncio's
+        transports set ``TCP_NODELAY``, for one.)
+        """
+        state = self._state
+        if state.connect_state == "connected" and level == _stdlib_socket.IPPROTO_TCP:
+            if state.closed:
+                raise oserror(errno.EBADF)
+            return
+        if optlen is None:
+            super().setsockopt(level, optname, value)
+        else:
+            super().setsockopt(level, optname, value, optlen)
 
     def send(self, data: Buffer, flags: int = 0, /) -> int:
         """Hand bytes to the peer; return how many it took (see :class:`PeerScript`).
