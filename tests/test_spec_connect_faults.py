@@ -26,7 +26,7 @@ import pytest
 import trio
 from conftest import Port, refusing_port
 
-from trio_sockets.testing import LoopbackServer
+from trio_sockets.testing import LoopbackServer, addrinfo
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -379,3 +379,44 @@ def test_the_check_works_without_poll(port: Port, monkeypatch: pytest.MonkeyPatc
 
         port.run(main)
         assert server.wait_bytes(5)
+
+
+# --------------------------------------------------------------------------------------
+# Ctrl+C during a Trio race: the command exits 130
+# --------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_during_a_trio_race_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A real SIGINT, raised as the race starts its second attempt (both blackholed):
+    # Trio raises KeyboardInterrupt in that task and cancels the other, and the race's
+    # nursery must let it out bare, or the command shows a group traceback and exits 1.
+    import signal
+
+    from trio_sockets.cli import main
+
+    with LoopbackServer("blackhole", "::1") as v6, LoopbackServer("blackhole") as v4:
+        made: list[Any] = []
+
+        async def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            await trio.lowlevel.checkpoint()
+            return addrinfo(v6.address, v4.address)
+
+        class Interrupting(_TrioSocket):  # type: ignore[misc]
+            async def connect(self, address: Any) -> None:
+                if len(made) == 2:
+                    signal.raise_signal(signal.SIGINT)  # Trio raises KeyboardInterrupt here
+                await super().connect(address)
+
+        def interrupting_socket(family: Any, type: Any, proto: Any) -> Any:
+            made.append(Interrupting(socket.socket(family, type, proto)))
+            return made[-1]
+
+        monkeypatch.setattr(trio.socket, "getaddrinfo", getaddrinfo)
+        monkeypatch.setattr(trio.socket, "socket", interrupting_socket)
+        status = main(["send", "--backend", "trio", "--data", "x", "race.test:80"])
+        assert status == 130
+        assert "interrupted" in capsys.readouterr().err
+        assert len(made) == 2
+        assert all(s.fileno() == -1 for s in made)
