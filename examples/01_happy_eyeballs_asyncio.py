@@ -9,21 +9,17 @@ cancels its sibling task (a TaskGroup child cannot cancel the group's scope).
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 from trio_sockets import asyncio_port
-from trio_sockets.testing import LoopbackServer, ipv6_loopback
+from trio_sockets.testing import LoopbackServer, addrinfo, ipv6_loopback
 
 
 def resolver(*sockaddrs: tuple[Any, ...]) -> Any:
     """Answers for any name: first the blackholed address, then the live one."""
 
     async def getaddrinfo(host: Any, port: Any, **kwargs: Any) -> Any:
-        return [
-            (socket.AF_INET6 if len(a) == 4 else socket.AF_INET, socket.SOCK_STREAM, 6, "", a)
-            for a in sockaddrs
-        ]
+        return addrinfo(*sockaddrs)
 
     return getaddrinfo
 

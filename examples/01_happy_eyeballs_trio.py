@@ -7,13 +7,12 @@ after 250 ms the IPv4 attempt starts, connects, and the race's nursery cancels t
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import trio
 
 from trio_sockets import trio_port
-from trio_sockets.testing import LoopbackServer, ipv6_loopback
+from trio_sockets.testing import LoopbackServer, addrinfo, ipv6_loopback
 
 
 class Resolver(trio.abc.HostnameResolver):
@@ -24,10 +23,7 @@ class Resolver(trio.abc.HostnameResolver):
 
     async def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         await trio.lowlevel.checkpoint()
-        return [
-            (socket.AF_INET6 if len(a) == 4 else socket.AF_INET, socket.SOCK_STREAM, 6, "", a)
-            for a in self.sockaddrs
-        ]
+        return addrinfo(*self.sockaddrs)
 
     async def getnameinfo(self, sockaddr: Any, flags: int) -> tuple[str, str]:
         raise NotImplementedError

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 from trio_sockets import ConnectError, asyncio_port
-from trio_sockets.testing import refusing_socket
+from trio_sockets.testing import addrinfo, refusing_socket
 
 
 def resolver(*sockaddrs: tuple[Any, ...]) -> Any:
     async def getaddrinfo(host: Any, port: Any, **kwargs: Any) -> Any:
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", a) for a in sockaddrs]
+        return addrinfo(*sockaddrs)
 
     return getaddrinfo
 

@@ -8,14 +8,13 @@ starts the next attempt at once, so the whole race takes milliseconds, not 3 x 2
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 import trio
 
 from trio_sockets import ConnectError, trio_port
-from trio_sockets.testing import refusing_socket
+from trio_sockets.testing import addrinfo, refusing_socket
 
 
 class Resolver(trio.abc.HostnameResolver):
@@ -24,7 +23,7 @@ class Resolver(trio.abc.HostnameResolver):
 
     async def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         await trio.lowlevel.checkpoint()
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", a) for a in self.sockaddrs]
+        return addrinfo(*self.sockaddrs)
 
     async def getnameinfo(self, sockaddr: Any, flags: int) -> tuple[str, str]:
         raise NotImplementedError

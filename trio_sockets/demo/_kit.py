@@ -24,6 +24,7 @@ import trio
 
 from .. import asyncio_port, trio_port
 from .._reports import Attempt, SendReport
+from ..testing import addrinfo
 from ..testing.servers import LoopbackServer, Mode, refusing_socket
 
 __all__ = [
@@ -128,10 +129,7 @@ def fake_getaddrinfo(table: dict[str, list[SockAddr]], host: object) -> list[Any
     name = host.decode("ascii") if isinstance(host, bytes) else str(host)
     if name not in table:
         raise socket.gaierror(socket.EAI_NONAME, f"{name!r} is not in the demo's resolver")
-    return [
-        (socket.AF_INET6 if len(addr) == 4 else socket.AF_INET, socket.SOCK_STREAM, 6, "", addr)
-        for addr in table[name]
-    ]
+    return addrinfo(*table[name])
 
 
 class _DemoResolver(trio.abc.HostnameResolver):
