@@ -6,6 +6,8 @@ the code under test. Modes:
 
 - ``sink``: accepts, reads and discards everything.
 - ``echo``: sends back what it reads; closes its side after the client's end of stream.
+  It holds at most ``ECHO_BUFFER`` bytes per client: when a client does not read its
+  echo, the server stops reading from it, and the client's sends meet backpressure.
 - ``slow``: reads a small chunk now and then through a small receive buffer, so that a
   large send meets backpressure.
 - ``reset``: reads ``reset_after`` bytes, then resets the connection (RST).
@@ -18,7 +20,9 @@ the code under test. Modes:
   seconds apart; closes its side after the client's end of stream, once all is sent.
 
 Every server binds loopback by default, port 0 unless told otherwise, and counts what it
-received, so a test can check that bytes received equal bytes sent.
+received, so a test can check that bytes received equal bytes sent. Out of file
+descriptors (EMFILE on accept), a server stops accepting for ``ACCEPT_BACKOFF`` seconds
+instead of spinning on a listener that stays readable.
 
 Example::
 
@@ -29,6 +33,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import errno
 import selectors
 import socket
 import struct
@@ -55,7 +60,13 @@ _ECHOING: Final = frozenset({"echo", "hold", "trickle"})
 
 READ_CHUNK: Final = 262144  # bytes per recv for sink and echo
 SLOW_RCVBUF: Final = 4096  # bytes: the kernel buffer of a slow reader, kept small
+ECHO_BUFFER: Final = 1 << 20  # bytes an echo server holds per client, at most
+ACCEPT_BACKOFF: Final = 0.1  # seconds without accepting after running out of fds
 _SELECT_INTERVAL: Final = 0.05  # seconds between checks for close()
+# accept() errors that say the process (or the system) is out of something, not that
+# one client gave up: retrying at once fails the same way, and the listener stays
+# readable, so a select loop would spin at 100% CPU until an fd frees.
+_OUT_OF_RESOURCES: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -128,6 +139,9 @@ class LoopbackServer:
     Attributes:
         bytes_received: bytes read from all connections so far.
         connections: connections accepted so far.
+        peak_buffered: the most bytes an ``echo`` server held for one client, waiting
+            to be sent back (at most ``ECHO_BUFFER``).
+        accept_backoffs: how many times accepting was paused for lack of resources.
     """
 
     def __init__(
@@ -143,6 +157,9 @@ class LoopbackServer:
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        if not host.strip():
+            # The empty address means every interface: a test server must not do that.
+            raise ValueError(f"host must be an address to bind, such as 127.0.0.1; got {host!r}")
         if reset_after < 0:
             raise ValueError(f"reset_after must be >= 0, got {reset_after!r}")
         self.mode = mode
@@ -151,6 +168,9 @@ class LoopbackServer:
         self.slow_interval = slow_interval
         self.bytes_received = 0
         self.connections = 0
+        self.peak_buffered = 0
+        self.accept_backoffs = 0
+        self._accept_paused_until: float | None = None
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -238,6 +258,14 @@ class LoopbackServer:
             try:
                 while not self._stop.is_set():
                     timeout = self.slow_interval if self.mode == "slow" else _SELECT_INTERVAL
+                    paused = self._accept_paused_until
+                    if paused is not None:
+                        left = paused - time.monotonic()
+                        if left <= 0:
+                            self._accept_paused_until = None
+                            selector.register(self._listener, selectors.EVENT_READ, None)
+                        else:
+                            timeout = min(timeout, left)
                     for key, events in selector.select(timeout):
                         if key.data is None:
                             self._accept(selector, peers)
@@ -253,8 +281,17 @@ class LoopbackServer:
                 conn, _ = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # e.g. ECONNABORTED: the client gave up already
-                continue
+            except OSError as exc:
+                if exc.errno in _OUT_OF_RESOURCES:
+                    # Back off: stop watching the listener for a while. The pending
+                    # connections wait in the kernel's accept queue meanwhile.
+                    selector.unregister(self._listener)
+                    self._accept_paused_until = time.monotonic() + ACCEPT_BACKOFF
+                    with self._changed:
+                        self.accept_backoffs += 1
+                        self._changed.notify_all()
+                    return
+                continue  # e.g. ECONNABORTED: the client gave up already
             conn.setblocking(False)
             peers[conn] = _Peer()
             selector.register(conn, selectors.EVENT_READ, "peer")
@@ -272,8 +309,10 @@ class LoopbackServer:
         peer = peers[conn]
         if events & selectors.EVENT_WRITE and peer.outgoing:
             self._flush(conn, peer)
-        if events & selectors.EVENT_READ:
+        if events & selectors.EVENT_READ and not self._echo_full(peer):
             size = self.slow_chunk if self.mode == "slow" else READ_CHUNK
+            if self.mode == "echo":
+                size = min(size, ECHO_BUFFER - len(peer.outgoing))
             if self.mode == "reset":
                 size = min(size, self.reset_after - peer.received) or 1
             try:
@@ -289,6 +328,7 @@ class LoopbackServer:
                     self._changed.notify_all()
                 if self.mode in _ECHOING:
                     peer.outgoing += data
+                    self.peak_buffered = max(self.peak_buffered, len(peer.outgoing))
                     self._flush(conn, peer)
                 if self.mode == "slow":
                     time.sleep(self.slow_interval)
@@ -306,11 +346,16 @@ class LoopbackServer:
             self._drop(selector, peers, conn)
             return
         wanted = selectors.EVENT_WRITE if peer.outgoing else 0
-        if not peer.eof:
+        # An echo server with a full buffer reads nothing more until the client reads
+        # its echo: the client's sends then wait, as TCP's flow control intends.
+        if not peer.eof and not self._echo_full(peer):
             wanted |= selectors.EVENT_READ
         if wanted != peer.events:
             peer.events = wanted
             selector.modify(conn, wanted, "peer")
+
+    def _echo_full(self, peer: _Peer) -> bool:
+        return self.mode == "echo" and len(peer.outgoing) >= ECHO_BUFFER
 
     def _flush(self, conn: socket.socket, peer: _Peer) -> None:
         if self.mode == "trickle":
