@@ -80,9 +80,11 @@ def describe_error(exc: BaseException) -> str:
     follow in parentheses: that is where this package puts its own context.
 
     A :class:`ConnectError` whose attempts all failed the same way is described by that
-    one error, which is what a user wants to read; mixed failures keep the summary.
+    one error, which is what a user wants to read; mixed failures keep the summary, and
+    so does a name that did not resolve (``"ConnectError: could not resolve 'example.test':
+    ..."``), whose resolver error alone would not say which name failed.
     """
-    if isinstance(exc, ConnectError):
+    if isinstance(exc, ConnectError) and exc.attempts:
         texts = {_exc_text(e) for e in exc.errors}
         if len(texts) == 1:
             return texts.pop()
