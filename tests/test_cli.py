@@ -334,7 +334,8 @@ def test_send_timeout_exits_1(capsys: pytest.CaptureFixture[str], backend: str) 
 def test_send_bad_target_exits_2_naming_it(capsys: pytest.CaptureFixture[str], target: str) -> None:
     status, out, err = run(capsys, "send", target, "--data", "x")
     assert status == 2
-    assert f"bad TARGET {target!r}" in err
+    assert "bad TARGET" in err
+    assert err.count(repr(target)) == 1  # named once: the library's message names it
     assert out == ""
 
 
@@ -515,10 +516,10 @@ def test_timeout_none_means_no_deadline() -> None:
 def test_send_text_brackets_ipv6_addresses() -> None:
     # The report text writes every address with the one formatter: [::1]:port for IPv6.
     from trio_sockets import Attempt, SendReport, Target
-    from trio_sockets.demo._render import report_text
+    from trio_sockets.cli._output import report_text
 
     attempt = Attempt(("::1", 50089, 0, 0), socket.AF_INET6, 0.0, 0.001, "connected")
     report = SendReport(Target("::1", 50089), "ok", address=attempt.address, attempts=(attempt,))
-    text = report_text(report)
+    text = report_text(report, max_reply=65536)
     assert text.startswith("ok: [::1]:50089 ([::1]:50089)\n")
     assert "attempt [::1]:50089 connected" in text

@@ -13,7 +13,6 @@ import contextlib
 import importlib.util
 import json
 import math
-import os
 import signal
 import sys
 import threading
@@ -23,13 +22,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final, NoReturn
 
-from .. import __version__, asyncio_port, trio_port
+from .. import __version__
 from .._addresses import format_address
-from .._checks import DEFAULT_TIMEOUT
-from .._errors import TargetError
-from .._reports import SendReport
-from .._targets import Target
-from ..demo._kit import run_on
+from .._checks import DEFAULT_MAX_REPLY_BYTES, DEFAULT_TIMEOUT
 from ..testing.servers import MODES, LoopbackServer
 
 __all__ = ["build_parser", "main"]
@@ -164,39 +159,17 @@ def _seconds(text: str) -> float | None:
     return value
 
 
-def _payload(args: argparse.Namespace) -> bytes:
-    if args.data is not None:
-        # surrogateescape: bytes that were not UTF-8 in argv go out as they came in.
-        return bytes(args.data.encode("utf-8", "surrogateescape"))
-    if args.file is not None and args.file != "-":
-        return Path(args.file).read_bytes()
-    return sys.stdin.buffer.read()
+def _size(text: str) -> int:
+    """argparse type for ``--max-reply``: a positive number of bytes."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of bytes, got {text!r}")
+    return int(text)
 
 
-def _send(args: argparse.Namespace) -> int:
-    try:
-        target = Target.parse(args.target)
-    except TargetError as exc:
-        return _fail("send", f"bad TARGET {args.target!r}: {exc}")
-    try:
-        payload = _payload(args)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        return _fail("send", f"cannot read --file {args.file!r}: {reason}")
-    if args.backend == "asyncio+uvloop" and importlib.util.find_spec("uvloop") is None:
-        return _fail("send", f"--backend asyncio+uvloop needs uvloop: {UVLOOP_HINT}")
-    options = {"timeout": args.timeout, "read_reply": args.reply}
-    port = trio_port if args.backend == "trio" else asyncio_port
-    report: SendReport = run_on(
-        args.backend, lambda: port.connect_check_send(target, payload, **options)
-    )
-    if args.json:
-        print(json.dumps(report.to_dict() | {"backend": args.backend}, indent=2))
-    else:
-        from ..demo._render import report_text
+def _send_command(args: argparse.Namespace) -> int:
+    from ._send import run_send
 
-        print(report_text(report))
-    return 0 if report.ok else 1
+    return run_send(args)
 
 
 # --------------------------------------------------------------------------------------
@@ -216,6 +189,12 @@ def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if not args.host.strip():
+        return _fail(
+            "serve",
+            f"--host {args.host!r} would listen on every interface; give an address, "
+            "such as 127.0.0.1 (the default, loopback)",
+        )
     try:
         server = LoopbackServer(args.mode, args.host, args.port)
     except OSError as exc:
@@ -318,8 +297,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "send",
         help="connect, check, send one payload to TARGET (like netcat)",
         description="Resolve TARGET, connect (racing its addresses), check it is writable, "
-        "send the payload, and print the report. Exit 0 when delivered, 1 when the target "
-        "failed or timed out, 2 for bad usage.",
+        "send the payload, and print the report. The payload is streamed: a file or "
+        "standard input is sent as it is read, after connecting, in bounded memory. "
+        "Exit 0 when the kernel took every byte (and the reply was read, if asked), 1 "
+        "when the target failed or timed out, 2 for bad usage, 130 on Ctrl+C.",
     )
     send.add_argument("target", metavar="TARGET", help="host:port or [v6-literal]:port")
     source = send.add_mutually_exclusive_group()
@@ -345,9 +326,33 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     send.add_argument(
         "--reply", action="store_true", help="half-close after sending, then read the reply"
     )
+    send.add_argument(
+        "--max-reply",
+        type=_size,
+        default=DEFAULT_MAX_REPLY_BYTES,
+        metavar="N",
+        help=f"read at most N bytes of reply; a longer reply is cut, and the report says "
+        f"so (default: {DEFAULT_MAX_REPLY_BYTES})",
+    )
+    sink = send.add_mutually_exclusive_group()
+    sink.add_argument(
+        "--raw",
+        action="store_true",
+        help="write the reply's bytes, unchanged, to standard output, and the report to "
+        "standard error (implies --reply)",
+    )
+    sink.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write the reply's bytes, unchanged, to FILE (implies --reply)",
+    )
     send.add_argument("--json", action="store_true", help="print the report as JSON")
-    send.epilog = "Without --data or --file, the payload is read from standard input."
-    send.set_defaults(func=_send)
+    send.epilog = (
+        "Without --data or --file, the payload is read from standard input. --timeout "
+        "covers the whole run, reading the payload included: give --timeout none for a "
+        "slow or interactive input."
+    )
+    send.set_defaults(func=_send_command)
 
     serve = sub.add_parser(
         "serve",
@@ -369,9 +374,52 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value may be a negative number such as -inf: argparse would take
+# "--timeout -inf" for two options ("-inf" does not look like a number to it) and say
+# "expected one argument"; joined as "--timeout=-inf", the value reaches its check,
+# whose message names it.
+_NUMERIC_OPTIONS: Final = frozenset({"--timeout", "--idle-timeout", "--max-reply"})
+
+
+def _join_numeric_values(argv: list[str]) -> list[str]:
+    joined: list[str] = []
+    values = iter(argv)
+    for arg in values:
+        if arg == "--":
+            joined.append(arg)
+            joined.extend(values)
+            break
+        if arg in _NUMERIC_OPTIONS:
+            value = next(values, None)
+            if value is not None and value.startswith("-") and _is_number(value):
+                joined.append(f"{arg}={value}")
+                continue
+            joined.append(arg)
+            if value is not None:
+                joined.append(value)
+            continue
+        joined.append(arg)
+    return joined
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl+C, bare or inside an exception group made of nothing else."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_interrupted(inner) for inner in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    args_list = _join_numeric_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(args_list)
     try:
         args = parser.parse_args(args_list)
@@ -380,15 +428,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    status: int = 1
     try:
-        status: int = args.func(args)
-    except KeyboardInterrupt:
+        status = args.func(args)
+        # Flushed here, not at exit: a reader that went away is found while we can
+        # still keep the command's own status.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`trio-sockets send ... | head -1`): not an error worth
+        # a traceback. Point stdout at /dev/null so that the final flush cannot fail too.
+        from ._send import silence_stdout
+
+        silence_stdout()
+        return status
+    except BaseException as exc:
+        if not _interrupted(exc):
+            raise
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader went away (`trio-sockets demo | head`): not an error worth a
-        # traceback. Point stdout at /dev/null so that the final flush cannot fail too.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
     return status

@@ -1,0 +1,378 @@
+"""``trio-sockets send``: streamed payloads, replies shown and saved, messages, exit codes.
+
+In-process through ``main`` where the output is enough, as a subprocess where the test
+needs a real standard input or a standard output whose reader goes away. Every
+behaviour runs on every backend. Loopback servers only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from trio_sockets.cli import main
+from trio_sockets.testing import LoopbackServer
+
+HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
+needs_uvloop = pytest.mark.skipif(not HAS_UVLOOP, reason="uvloop is not installed")
+BACKENDS = ["trio", "asyncio", pytest.param("asyncio+uvloop", marks=needs_uvloop)]
+MiB = 1 << 20
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def command(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "trio_sockets", *argv]
+
+
+def assert_fits_80_columns(text: str) -> None:
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+
+
+@contextlib.contextmanager
+def text_server(reply: bytes) -> Iterator[str]:
+    """A one-shot server that sends ``reply`` once it has read the request, then closes."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        import threading
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(reply)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        yield f"127.0.0.1:{port}"
+        thread.join(10)
+
+
+# --------------------------------------------------------------------------------------
+# Streaming: stdin as it arrives, files and endless sources in bounded memory
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stdin_is_sent_as_it_arrives_after_connecting(backend: str) -> None:
+    # (printf 'PING\r\n'; sleep ...) | trio-sockets send: PING goes out at once, while
+    # standard input is still open, as netcat does it.
+    with LoopbackServer("sink") as server:
+        proc = subprocess.Popen(
+            command("send", server.target, "--backend", backend, "--json"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(b"PING\r\n")
+            proc.stdin.flush()
+            assert server.wait_bytes(6, timeout=20), "nothing arrived while stdin was open"
+            assert proc.poll() is None  # still sending: stdin is not at its end
+            out, err = proc.communicate(b"MORE\r\n", timeout=20)  # then end of file
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert server.wait_bytes(12)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["bytes_sent"] == 12
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_large_file_streams_in_bounded_memory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, backend: str
+) -> None:
+    size = 128 * MiB
+    path = tmp_path / "sparse.bin"
+    with path.open("wb") as file:
+        file.truncate(size)  # sparse: costs no disk
+    with LoopbackServer("sink") as server:
+        tracemalloc.start()
+        try:
+            status, out, _ = run(capsys, "send", server.target, "--file", str(path),
+                                 "--backend", backend, "--json", "--timeout", "50")  # fmt: skip
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert server.wait_bytes(size)
+    assert status == 0, out
+    assert json.loads(out)["bytes_sent"] == size
+    assert peak < 4 * MiB, f"peak {peak} bytes for a {size}-byte file"
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_endless_file_is_sent_until_the_deadline(
+    capsys: pytest.CaptureFixture[str], backend: str
+) -> None:
+    with LoopbackServer("sink") as server:
+        tracemalloc.start()
+        try:
+            status, out, _ = run(capsys, "send", server.target, "--file", "/dev/zero",
+                                 "--timeout", "0.5", "--backend", backend, "--json")  # fmt: skip
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    report = json.loads(out)
+    assert status == 1
+    assert report["status"] == "timeout"
+    assert report["bytes_sent"] > 0
+    assert peak < 4 * MiB
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_deadline_applies_while_stdin_is_quiet(backend: str) -> None:
+    with LoopbackServer("sink") as server:
+        proc = subprocess.Popen(
+            command("send", server.target, "--backend", backend, "--timeout", "0.5"),
+            stdin=subprocess.PIPE,  # open, and nothing ever written
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            proc.wait(timeout=20)  # not communicate(): it would close stdin first
+            out, err = proc.communicate()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 1, err
+    assert out.startswith("timeout:")
+    assert "passed during send" in out
+
+
+# --------------------------------------------------------------------------------------
+# A closed standard output is not an error
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("extra", [[], ["--raw"], ["--json"]], ids=["text", "raw", "json"])
+def test_a_reader_that_goes_away_is_not_an_error(unbuffered: bool, extra: list[str]) -> None:
+    env = dict(os.environ)
+    env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    with LoopbackServer("echo") as server:
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # `| head -1` that has already gone: every write fails
+        try:
+            done = subprocess.run(
+                command("send", server.target, "--data", "line\n" * 20000, "--reply", *extra),
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                timeout=50,
+            )
+        finally:
+            os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Exception ignored" not in done.stderr
+
+
+# --------------------------------------------------------------------------------------
+# Replies: shown readably, raw to stdout, to a file, and the cap visible
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_raw_writes_the_reply_bytes_to_stdout(
+    capsysbinary: pytest.CaptureFixture[bytes], tmp_path: Path, backend: str
+) -> None:
+    payload = bytes(range(256)) * 64
+    path = tmp_path / "payload.bin"
+    path.write_bytes(payload)
+    with LoopbackServer("echo") as server:
+        status = main(["send", server.target, "--file", str(path), "--raw",
+                       "--backend", backend])  # fmt: skip
+    out, err = capsysbinary.readouterr()
+    assert status == 0
+    assert out == payload  # binary-safe, nothing else on stdout
+    assert err.startswith(b"ok: ")  # the report goes to stderr
+    assert b"written to standard output" in err
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_output_writes_the_reply_bytes_to_a_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, backend: str
+) -> None:
+    payload = bytes(range(256)) * 64
+    saved = tmp_path / "reply.bin"
+    with LoopbackServer("echo") as server:
+        status, out, _ = run(capsys, "send", server.target, "--data", "x" * 10,
+                             "--output", str(saved), "--backend", backend)  # fmt: skip
+    assert status == 0
+    assert saved.read_bytes() == b"x" * 10
+    assert f"reply: 10 bytes, the peer closed, written to {saved}" in out
+    with text_server(payload) as target:
+        status, out, _ = run(capsys, "send", target, "--data", "hi", "--output", str(saved))
+    assert status == 0
+    assert saved.read_bytes() == payload
+
+
+@pytest.mark.timeout(10)
+def test_output_to_a_bad_path_is_refused_before_connecting(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "missing" / "reply.bin"
+    with LoopbackServer("sink") as server:
+        status, out, err = run(capsys, "send", server.target, "--data", "x", "--output", str(bad))
+        assert not server.wait_connections(1, timeout=0.2)
+    assert status == 2
+    assert str(bad) in err
+    assert out == ""
+
+
+@pytest.mark.timeout(20)
+def test_a_long_text_reply_is_a_short_readable_preview(capsys: pytest.CaptureFixture[str]) -> None:
+    reply = b"HTTP/1.0 200 OK\r\nServer: test\r\n\r\n" + b"<p>" + b"y" * 143_000 + b"</p>\n"
+    with text_server(reply) as target:
+        status, out, _ = run(capsys, "send", target, "--data", "GET / HTTP/1.0\r\n\r\n",
+                             "--reply", "--max-reply", "1000000")  # fmt: skip
+    assert status == 0
+    assert_fits_80_columns(out)
+    assert len(out) < 2000
+    assert f"reply: {len(reply)} bytes, the peer closed:" in out
+    assert "  | HTTP/1.0 200 OK\n" in out
+    assert "--raw or --output FILE" in out
+
+
+@pytest.mark.timeout(20)
+def test_a_binary_reply_is_shown_escaped_with_its_size(capsys: pytest.CaptureFixture[str]) -> None:
+    reply = bytes(range(256)) * 10
+    with text_server(reply) as target:
+        status, out, _ = run(capsys, "send", target, "--data", "hi", "--reply")
+    assert status == 0
+    assert_fits_80_columns(out)
+    assert "reply: 2560 bytes, the peer closed, binary:" in out
+    assert "\\x00\\x01\\x02" in out
+    assert "\x00" not in out and "\x1b" not in out
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_cut_reply_says_so_in_the_text_and_the_json(
+    capsys: pytest.CaptureFixture[str], backend: str
+) -> None:
+    with LoopbackServer("echo") as server:
+        status, out, _ = run(capsys, "send", server.target, "--data", "z" * 5000, "--reply",
+                             "--max-reply", "1000", "--backend", backend)  # fmt: skip
+        assert status == 0
+        assert "reply: 1000 bytes, cut at 1000 bytes (--max-reply)" in out
+        status, out, _ = run(capsys, "send", server.target, "--data", "z" * 5000, "--reply",
+                             "--max-reply", "1000", "--backend", backend, "--json")  # fmt: skip
+    assert status == 0
+    report = json.loads(out)
+    assert report["reply_end"] == "limit"
+    assert len(report["reply"]) == 1000
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "1.5"])
+def test_max_reply_must_be_a_positive_size(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--max-reply", value)
+    assert status == 2
+    assert "--max-reply" in err
+    assert repr(value) in err
+
+
+# --------------------------------------------------------------------------------------
+# Messages
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("value", ["-inf", "-1", "nan", "-nan", "soon"])
+@pytest.mark.parametrize("form", ["separate", "joined"])
+def test_a_bad_timeout_is_named(capsys: pytest.CaptureFixture[str], value: str, form: str) -> None:
+    args = ["--timeout", value] if form == "separate" else [f"--timeout={value}"]
+    status, out, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", *args)
+    assert status == 2
+    assert "argument --timeout: " in err
+    assert repr(value) in err
+    assert "expected one argument" not in err
+    assert out == ""
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_the_refusal_is_said_once(capsys: pytest.CaptureFixture[str], backend: str) -> None:
+    from trio_sockets.testing import refusing_socket
+
+    with refusing_socket() as sock:
+        target = f"127.0.0.1:{sock.getsockname()[1]}"
+        status, out, _ = run(capsys, "send", target, "--data", "x", "--backend", backend)
+    assert status == 1
+    assert out.count("ConnectionRefusedError") == 1
+    assert_fits_80_columns(out)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_a_name_that_does_not_resolve_is_named(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    # uvloop resolves in libuv, out of the test's reach: the core test covers the text.
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host in ("nowhere.test", b"nowhere.test"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    status, out, _ = run(capsys, "send", "nowhere.test:80", "--data", "x", "--backend", backend)
+    assert status == 1
+    assert "could not resolve 'nowhere.test'" in out
+    assert "error: gaierror" not in out
+
+
+@pytest.mark.timeout(10)
+def test_help_says_what_exit_0_means(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "send", "--help")
+    assert status == 0
+    text = " ".join(out.split())
+    assert "Exit 0 when the kernel took every byte" in text
+    assert "delivered" not in text
+    assert_fits_80_columns(out)
+
+
+@pytest.mark.timeout(10)
+def test_ctrl_c_inside_an_exception_group_exits_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trio_sockets.cli import _send
+
+    def interrupted(args: object) -> int:
+        raise BaseExceptionGroup("race", [KeyboardInterrupt(), KeyboardInterrupt()])
+
+    monkeypatch.setattr(_send, "run_send", interrupted)
+    status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x")
+    assert status == 130
+    assert "interrupted" in err
+    assert "Traceback" not in err

@@ -1,0 +1,144 @@
+"""``trio-sockets send``: one payload to one target, like netcat, with a report.
+
+Exit status: 0 when the kernel took every byte (and the reply was read, if asked), 1
+when the target failed or timed out, 2 for bad usage (checked before any I/O: the
+target, the files), 130 on Ctrl+C (see ``main``). A reader of standard output that
+goes away (``| head -1``) changes nothing: the status is the send's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import sys
+from typing import IO, Any
+
+from .._errors import TargetError
+from .._reports import SendReport
+from .._targets import Target
+from ._output import reply_end, report_text
+from ._stream import Job, Source, Stream, asyncio_send, open_source, trio_send
+
+__all__ = ["run_send", "silence_stdout"]
+
+
+def _fail(message: str) -> int:
+    print(f"trio-sockets send: error: {message}", file=sys.stderr)
+    return 2
+
+
+def silence_stdout() -> None:
+    """Point standard output at /dev/null: its reader has gone away.
+
+    This is the recipe of Python's documentation (``signal``, "Note on SIGPIPE"): the
+    interpreter's last flush at exit then has nowhere to fail, so no second error and
+    no traceback follow the first.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
+def run_send(args: argparse.Namespace) -> int:
+    """The ``send`` command, from parsed arguments; returns the exit status."""
+    try:
+        target = Target.parse(args.target)
+    except TargetError as exc:
+        return _fail(f"bad TARGET: {exc}")  # the message names the target itself
+    if args.backend == "asyncio+uvloop" and importlib.util.find_spec("uvloop") is None:
+        from . import UVLOOP_HINT
+
+        return _fail(f"--backend asyncio+uvloop needs uvloop: {UVLOOP_HINT}")
+    with contextlib.ExitStack() as stack:
+        output: IO[bytes] | None = None
+        if args.output is not None:
+            try:  # before connecting: a reply must not be lost to a bad path
+                output = stack.enter_context(open(args.output, "wb"))
+            except OSError as exc:
+                return _fail(f"cannot write --output {args.output!r}: {exc.strerror or exc}")
+        try:
+            source = open_source(_data(args), args.file, _stdin())
+        except OSError as exc:
+            return _fail(f"cannot read --file {args.file!r}: {exc.strerror or exc}")
+        if not isinstance(source, bytes) and args.file not in (None, "-"):
+            stack.callback(_close, source)
+        read_reply = args.reply or args.raw or output is not None
+        job = Job(target, source, args.timeout, read_reply, args.max_reply)
+        report = _run(args.backend, job)
+        status = 0 if report.ok else 1
+        try:
+            _emit(args, report, output)
+            sys.stdout.flush()  # a reader that went away is found here, not at exit
+        except BrokenPipeError:
+            silence_stdout()
+        return status
+
+
+def _data(args: argparse.Namespace) -> bytes | None:
+    if args.data is None:
+        return None
+    # surrogateescape: bytes that were not UTF-8 in argv go out as they came in.
+    return bytes(args.data.encode("utf-8", "surrogateescape"))
+
+
+def _stdin() -> IO[bytes] | None:
+    stdin = sys.stdin
+    return None if stdin is None else stdin.buffer
+
+
+def _close(source: Source) -> None:
+    if isinstance(source, Stream):
+        source.file.close()
+    elif not isinstance(source, bytes):
+        source.close()
+
+
+def _run(backend: str, job: Job) -> SendReport:
+    # Only the framework asked for is imported: start-up stays short.
+    if backend == "trio":
+        import trio
+
+        return trio.run(trio_send, job)
+    if backend == "asyncio+uvloop":
+        import uvloop
+
+        report: SendReport = uvloop.run(asyncio_send(job))
+        return report
+    import asyncio
+
+    return asyncio.run(asyncio_send(job))
+
+
+def _emit(args: argparse.Namespace, report: SendReport, output: IO[bytes] | None) -> None:
+    reply = report.reply
+    reply_to = None
+    if args.raw:
+        reply_to = "standard output"
+        if reply:
+            sys.stdout.buffer.write(reply)
+    elif output is not None:
+        reply_to = args.output
+        if reply:
+            output.write(reply)
+    # With --raw, standard output holds the reply alone: the report goes to stderr.
+    stream = sys.stderr if args.raw else sys.stdout
+    if args.json:
+        data = _json(report, args.backend, args.max_reply)
+        if reply_to is not None:
+            data["reply_written_to"] = reply_to
+        print(json.dumps(data, indent=2), file=stream)
+    else:
+        print(report_text(report, max_reply=args.max_reply, reply_to=reply_to), file=stream)
+
+
+def _json(report: SendReport, backend: str, max_reply: int) -> dict[str, Any]:
+    data = report.to_dict()
+    if "reply_end" not in data:
+        data["reply_end"] = reply_end(report, max_reply)
+    data["backend"] = backend
+    return data
