@@ -376,3 +376,60 @@ def test_ctrl_c_inside_an_exception_group_exits_130(
     assert status == 130
     assert "interrupted" in err
     assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------
+# Reply modes: servers that never close
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_half_close_with_an_idle_timeout(
+    capsys: pytest.CaptureFixture[str], backend: str
+) -> None:
+    # A server waiting for the next request never closes: the idle timeout ends the reply.
+    with LoopbackServer("hold") as server:
+        status, out, _ = run(capsys, "send", server.target, "--data", "PING\r\n",
+                             "--no-half-close", "--idle-timeout", "0.3", "--json",
+                             "--backend", backend)  # fmt: skip
+        assert status == 0, out
+        report = json.loads(out)
+        assert (report["reply"], report["reply_end"]) == ("PING\r\n", "idle")
+        status, out, _ = run(capsys, "send", server.target, "--data", "PING\r\n",
+                             "--no-half-close", "--idle-timeout", "0.3",
+                             "--backend", backend)  # fmt: skip
+    assert status == 0
+    assert "reply: 6 bytes, idle timeout:\n  | PING\n" in out
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("until", ["\\r\\n", "\\x0d\\x0a"])
+def test_reply_until_takes_escapes(
+    capsys: pytest.CaptureFixture[str], backend: str, until: str
+) -> None:
+    with LoopbackServer("hold") as server:
+        status, out, _ = run(capsys, "send", server.target, "--data", "+PONG\r\n",
+                             "--no-half-close", "--reply-until", until, "--timeout", "5",
+                             "--backend", backend)  # fmt: skip
+    assert status == 0, out
+    assert "reply: 7 bytes, --reply-until matched:\n  | +PONG\n" in out
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("until", ["\\q", "\\x4", ""])
+def test_reply_until_bad_escapes_are_named(capsys: pytest.CaptureFixture[str], until: str) -> None:
+    status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--reply-until", until)
+    assert status == 2
+    assert "--reply-until" in err
+    assert repr(until) in err
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("value", ["-1", "-inf", "nan"])
+def test_a_bad_idle_timeout_is_named(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--idle-timeout", value)
+    assert status == 2
+    assert "argument --idle-timeout" in err
+    assert repr(value) in err

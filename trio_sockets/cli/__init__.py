@@ -13,6 +13,8 @@ import contextlib
 import importlib.util
 import json
 import math
+import os
+import re
 import signal
 import sys
 import threading
@@ -164,6 +166,32 @@ def _size(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a positive number of bytes, got {text!r}")
     return int(text)
+
+
+# --reply-until's escapes: a shell cannot easily pass CR LF, and protocols end in it.
+_ESCAPES: Final = {b"r": b"\r", b"n": b"\n", b"t": b"\t", b"0": b"\0", b"\\": b"\\"}
+_ESCAPE: Final = re.compile(rb"\\(x[0-9a-fA-F]{2}|.?)", re.DOTALL)
+
+
+def _escaped_bytes(text: str) -> bytes:
+    r"""argparse type for ``--reply-until``: ``\r``, ``\n``, ``\t``, ``\0``, ``\\`` and
+    ``\xHH`` escapes are decoded, the rest is taken as UTF-8."""
+
+    def decode(match: re.Match[bytes]) -> bytes:
+        code = match.group(1)
+        if len(code) == 3:  # xHH
+            return bytes([int(code[1:], 16)])
+        if code in _ESCAPES:
+            return _ESCAPES[code]
+        raise argparse.ArgumentTypeError(
+            f"unknown escape {match.group(0).decode('utf-8', 'replace')!r} in {text!r}; "
+            r"use \r, \n, \t, \0, \\ or \xHH"
+        )
+
+    value = _ESCAPE.sub(decode, text.encode("utf-8", "surrogateescape"))
+    if not value:
+        raise argparse.ArgumentTypeError(f"must not be empty, got {text!r}")
+    return value
 
 
 def _send_command(args: argparse.Namespace) -> int:
@@ -325,6 +353,27 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     send.add_argument(
         "--reply", action="store_true", help="half-close after sending, then read the reply"
+    )
+    send.add_argument(
+        "--no-half-close",
+        dest="half_close",
+        action="store_false",
+        help="keep the sending side open while the reply is read (netcat's default), for "
+        "servers that drop their reply on a half-close; end the reply with "
+        "--reply-until or --idle-timeout",
+    )
+    send.add_argument(
+        "--reply-until",
+        type=_escaped_bytes,
+        metavar="TEXT",
+        help=r"stop reading once the reply ends with TEXT, with \r, \n, \t, \xHH "
+        r"escapes: --reply-until '\r\n' (implies --reply)",
+    )
+    send.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        metavar="S",
+        help="stop reading after S seconds without a byte of reply, like nc -w (implies --reply)",
     )
     send.add_argument(
         "--max-reply",

@@ -15,7 +15,7 @@ from typing import Final
 from .._addresses import format_address
 from .._reports import SendReport
 
-__all__ = ["WIDTH", "reply_end", "report_text"]
+__all__ = ["WIDTH", "report_text"]
 
 WIDTH: Final = 80  # columns: the text fits a default terminal
 PREVIEW_LINES: Final = 8  # lines of a text reply shown
@@ -26,18 +26,6 @@ _WHY_STOPPED: Final = {
     "until": "--reply-until matched",
     "idle": "idle timeout",
 }
-
-
-def reply_end(report: SendReport, max_reply: int) -> str | None:
-    """Why reading the reply stopped: ``"eof"``, ``"limit"``, ``"until"`` or ``"idle"``.
-
-    The report says so itself where the library records it; otherwise a reply that
-    filled ``max_reply`` bytes was cut there.
-    """
-    recorded: str | None = getattr(report, "reply_end", None)
-    if recorded is not None or report.reply is None:
-        return recorded
-    return "limit" if len(report.reply) >= max_reply else "eof"
 
 
 def _wrap(text: str, indent: str = "  ") -> list[str]:
@@ -72,7 +60,7 @@ def report_text(report: SendReport, *, max_reply: int, reply_to: str | None = No
     if report.error:
         lines.extend(_wrap(f"error: {report.error}"))
     if report.reply is not None:
-        lines.extend(_reply_lines(report.reply, reply_end(report, max_reply), max_reply, reply_to))
+        lines.extend(_reply_lines(report.reply, report.reply_end, max_reply, reply_to))
     return "\n".join(lines)
 
 

@@ -19,8 +19,8 @@ from typing import IO, Any
 from .._errors import TargetError
 from .._reports import SendReport
 from .._targets import Target
-from ._output import reply_end, report_text
-from ._stream import Job, Source, Stream, asyncio_send, open_source, trio_send
+from ._output import report_text
+from ._stream import Payload, StoppableStream, open_payload
 
 __all__ = ["run_send", "silence_stdout"]
 
@@ -62,14 +62,20 @@ def run_send(args: argparse.Namespace) -> int:
             except OSError as exc:
                 return _fail(f"cannot write --output {args.output!r}: {exc.strerror or exc}")
         try:
-            source = open_source(_data(args), args.file, _stdin())
+            payload = open_payload(_data(args), args.file, _stdin())
         except OSError as exc:
             return _fail(f"cannot read --file {args.file!r}: {exc.strerror or exc}")
-        if not isinstance(source, bytes) and args.file not in (None, "-"):
-            stack.callback(_close, source)
-        read_reply = args.reply or args.raw or output is not None
-        job = Job(target, source, args.timeout, read_reply, args.max_reply)
-        report = _run(args.backend, job)
+        if isinstance(payload, StoppableStream) or args.file not in (None, "-"):
+            stack.callback(payload.close)  # type: ignore[union-attr]
+        options = {
+            "timeout": args.timeout,
+            "read_reply": args.reply or _implies_reply(args),
+            "max_reply_bytes": args.max_reply,
+            "half_close": args.half_close,
+            "reply_until": args.reply_until,
+            "reply_idle_timeout": args.idle_timeout,
+        }
+        report = _run(args.backend, target, payload, options)
         status = 0 if report.ok else 1
         try:
             _emit(args, report, output)
@@ -77,6 +83,14 @@ def run_send(args: argparse.Namespace) -> int:
         except BrokenPipeError:
             silence_stdout()
         return status
+
+
+def _implies_reply(args: argparse.Namespace) -> bool:
+    # Each of these is about the reply: asking for one asks for the reply.
+    return bool(
+        args.raw or args.output is not None or args.reply_until is not None
+        or args.idle_timeout is not None
+    )  # fmt: skip
 
 
 def _data(args: argparse.Namespace) -> bytes | None:
@@ -91,27 +105,44 @@ def _stdin() -> IO[bytes] | None:
     return None if stdin is None else stdin.buffer
 
 
-def _close(source: Source) -> None:
-    if isinstance(source, Stream):
-        source.file.close()
-    elif not isinstance(source, bytes):
-        source.close()
+def _run(backend: str, target: Target, payload: Payload, options: dict[str, Any]) -> SendReport:
+    """``connect_check_send`` on ``backend``; only that framework is imported."""
 
+    def stopped() -> None:
+        # The send is over (done, timed out, or interrupted): a thread still waiting
+        # on standard input must end now, or asyncio.run() would wait for it.
+        if isinstance(payload, StoppableStream):
+            payload.stop()
 
-def _run(backend: str, job: Job) -> SendReport:
-    # Only the framework asked for is imported: start-up stays short.
     if backend == "trio":
         import trio
 
-        return trio.run(trio_send, job)
+        from .. import trio_port
+
+        async def on_trio() -> SendReport:
+            try:
+                return await trio_port.connect_check_send(target, payload, **options)  # type: ignore[arg-type]
+            finally:
+                stopped()
+
+        return trio.run(on_trio)
+
+    from .. import asyncio_port
+
+    async def on_asyncio() -> SendReport:
+        try:
+            return await asyncio_port.connect_check_send(target, payload, **options)  # type: ignore[arg-type]
+        finally:
+            stopped()
+
     if backend == "asyncio+uvloop":
         import uvloop
 
-        report: SendReport = uvloop.run(asyncio_send(job))
+        report: SendReport = uvloop.run(on_asyncio())
         return report
     import asyncio
 
-    return asyncio.run(asyncio_send(job))
+    return asyncio.run(on_asyncio())
 
 
 def _emit(args: argparse.Namespace, report: SendReport, output: IO[bytes] | None) -> None:
@@ -128,7 +159,7 @@ def _emit(args: argparse.Namespace, report: SendReport, output: IO[bytes] | None
     # With --raw, standard output holds the reply alone: the report goes to stderr.
     stream = sys.stderr if args.raw else sys.stdout
     if args.json:
-        data = _json(report, args.backend, args.max_reply)
+        data = _json(report, args.backend)
         if reply_to is not None:
             data["reply_written_to"] = reply_to
         print(json.dumps(data, indent=2), file=stream)
@@ -136,9 +167,5 @@ def _emit(args: argparse.Namespace, report: SendReport, output: IO[bytes] | None
         print(report_text(report, max_reply=args.max_reply, reply_to=reply_to), file=stream)
 
 
-def _json(report: SendReport, backend: str, max_reply: int) -> dict[str, Any]:
-    data = report.to_dict()
-    if "reply_end" not in data:
-        data["reply_end"] = reply_end(report, max_reply)
-    data["backend"] = backend
-    return data
+def _json(report: SendReport, backend: str) -> dict[str, Any]:
+    return report.to_dict() | {"backend": backend}

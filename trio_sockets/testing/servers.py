@@ -6,8 +6,9 @@ the code under test. Modes:
 
 - ``sink``: accepts, reads and discards everything.
 - ``echo``: sends back what it reads; closes its side after the client's end of stream.
-  It holds at most ``ECHO_BUFFER`` bytes per client: when a client does not read its
-  echo, the server stops reading from it, and the client's sends meet backpressure.
+  It holds at most ``ECHO_BUFFER`` bytes per client (so do ``hold`` and ``trickle``):
+  when a client does not read its echo, the server stops reading from it, and the
+  client's sends meet backpressure.
 - ``slow``: reads a small chunk now and then through a small receive buffer, so that a
   large send meets backpressure.
 - ``reset``: reads ``reset_after`` bytes, then resets the connection (RST).
@@ -139,8 +140,9 @@ class LoopbackServer:
     Attributes:
         bytes_received: bytes read from all connections so far.
         connections: connections accepted so far.
-        peak_buffered: the most bytes an ``echo`` server held for one client, waiting
-            to be sent back (at most ``ECHO_BUFFER``).
+        peak_buffered: the most bytes a server that answers (``echo``, ``hold``,
+            ``trickle``) held for one client, waiting to be sent back (at most
+            ``ECHO_BUFFER``).
         accept_backoffs: how many times accepting was paused for lack of resources.
     """
 
@@ -311,7 +313,7 @@ class LoopbackServer:
             self._flush(conn, peer)
         if events & selectors.EVENT_READ and not self._echo_full(peer):
             size = self.slow_chunk if self.mode == "slow" else READ_CHUNK
-            if self.mode == "echo":
+            if self.mode in _ECHOING:
                 size = min(size, ECHO_BUFFER - len(peer.outgoing))
             if self.mode == "reset":
                 size = min(size, self.reset_after - peer.received) or 1
@@ -355,7 +357,7 @@ class LoopbackServer:
             selector.modify(conn, wanted, "peer")
 
     def _echo_full(self, peer: _Peer) -> bool:
-        return self.mode == "echo" and len(peer.outgoing) >= ECHO_BUFFER
+        return self.mode in _ECHOING and len(peer.outgoing) >= ECHO_BUFFER
 
     def _flush(self, conn: socket.socket, peer: _Peer) -> None:
         if self.mode == "trickle":
