@@ -348,8 +348,8 @@ def test_a_name_that_does_not_resolve_is_named(
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     status, out, _ = run(capsys, "send", "nowhere.test:80", "--data", "x", "--backend", backend)
     assert status == 1
-    assert "could not resolve 'nowhere.test'" in out
-    assert "error: gaierror" not in out
+    # The resolver's error type, and the library's message, which names the host.
+    assert "error: gaierror: could not resolve 'nowhere.test': [Errno -2]" in out
 
 
 @pytest.mark.timeout(10)

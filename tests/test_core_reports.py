@@ -194,9 +194,11 @@ def test_bare_exception_picks_the_one_that_ended_the_group() -> None:
 def test_describe_error_of_a_name_that_did_not_resolve_names_it() -> None:
     gai = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     text = describe_error(resolve_error(Target("nowhere.test", 80), gai))
-    assert text == (
-        "ConnectError: could not resolve 'nowhere.test': [Errno -2] Name or service not known"
+    assert (
+        text == "gaierror: could not resolve 'nowhere.test': [Errno -2] Name or service not known"
     )
+    idna = describe_error(resolve_error(Target("x.test", 80), UnicodeError("label empty")))
+    assert idna == "ConnectError: could not resolve 'x.test': UnicodeError: label empty"
 
 
 def test_describe_error_keeps_the_summary_of_mixed_failures() -> None:

@@ -80,11 +80,16 @@ def describe_error(exc: BaseException) -> str:
     follow in parentheses: that is where this package puts its own context.
 
     A :class:`ConnectError` whose attempts all failed the same way is described by that
-    one error, which is what a user wants to read; mixed failures keep the summary, and
-    so does a name that did not resolve (``"ConnectError: could not resolve 'example.test':
-    ..."``), whose resolver error alone would not say which name failed.
+    one error, which is what a user wants to read; mixed failures keep the summary. A
+    name that did not resolve keeps the message that names it, after the resolver's
+    error type: ``"gaierror: could not resolve 'example.test': [Errno -2] ..."`` (the
+    resolver's error alone would not say which name failed).
     """
-    if isinstance(exc, ConnectError) and exc.attempts:
+    if isinstance(exc, ConnectError) and not exc.attempts:
+        causes = [e for e in exc.errors if isinstance(e, OSError)]
+        kind = type(causes[0]).__name__ if len(exc.errors) == len(causes) == 1 else None
+        return f"{kind}: {exc}" if kind else _exc_text(exc)
+    if isinstance(exc, ConnectError):
         texts = {_exc_text(e) for e in exc.errors}
         if len(texts) == 1:
             return texts.pop()
