@@ -12,7 +12,8 @@ that the port itself reads like the Trio original:
 - :class:`CancelScope`, a region of one task that can be cancelled from another task and
   swallows only the cancellation it caused;
 - :func:`wait_writable`, :func:`wait_readable` and :func:`notify_closing`, readiness waits
-  that never leave a reader or writer registered for a socket that is closed.
+  that never leave a reader or writer registered for a socket that is closed, and
+  :class:`ClosingSocket`, whose ``close()`` wakes them first.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "CancelScope",
     "CapacityLimiter",
     "ClosedResourceError",
+    "ClosingSocket",
     "MoveOnAfter",
     "move_on_after",
     "notify_closing",
@@ -325,3 +327,29 @@ def notify_closing(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None
         waiter = _WAITERS.get((loop, fd, writing))
         if waiter is not None:
             waiter.close(ClosedResourceError("another task closed this socket"))
+
+
+class ClosingSocket(socket.socket):
+    """A ``socket.socket`` whose ``close()`` first wakes the tasks waiting on it.
+
+    asyncio watches file descriptors, not sockets. A socket closed while a task waits in
+    :func:`wait_readable` or :func:`wait_writable` would leave that task waiting forever
+    (the kernel drops a closed descriptor from epoll without a word), and leave the
+    loop's registration behind for a number that the next socket may reuse, whose own
+    waits and connects would then hang. Checking ``fileno() == -1`` before each wait is
+    not enough: the close may come while the task already waits. So, as Trio's socket
+    does in its ``close()``, this one calls :func:`notify_closing` first: closing
+    ``Connection.socket`` directly, behind the connection's back, is safe.
+    """
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        if _WAITERS:
+            try:
+                loops = [asyncio.get_running_loop()]
+            except RuntimeError:  # closed outside the loop: look in every loop's waits
+                loops = list({key[0] for key in _WAITERS})
+            for loop in loops:
+                notify_closing(loop, self)
+        super().close()

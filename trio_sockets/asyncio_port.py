@@ -32,6 +32,7 @@ from ._asyncio_tools import (
     CancelScope,
     CapacityLimiter,
     ClosedResourceError,
+    ClosingSocket,
     notify_closing,
     wait_readable,
     wait_writable,
@@ -205,7 +206,9 @@ class Connection:
         return f"<Connection {state} {self.local_address!r} -> {self.remote_address!r}>"
 
     def _check_open(self) -> None:
-        if self._closed:
+        # A socket closed behind the connection's back (conn.socket.close()) has the
+        # descriptor -1: that is a closed connection too, not network trouble.
+        if self._closed or self.socket.fileno() == -1:
             raise ClosedError("this connection is closed")
 
     async def wait_writable(self) -> None:
@@ -522,7 +525,8 @@ async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: in
     """One connection attempt, recorded in ``log``; its socket is closed if it fails."""
     family, type_, proto, _, sockaddr = info
     try:
-        sock = _stdlib_socket.socket(family, type_, proto)
+        # asyncio: a socket whose close() wakes our waiters first, as Trio's does.
+        sock = ClosingSocket(family, type_, proto)
     except OSError as exc:  # e.g. EAFNOSUPPORT on a host without IPv6
         log.ended(index, "failed", _now(), describe_error(exc))
         raise

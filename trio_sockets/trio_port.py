@@ -202,7 +202,9 @@ class Connection:
         return f"<Connection {state} {self.local_address!r} -> {self.remote_address!r}>"
 
     def _check_open(self) -> None:
-        if self._closed:
+        # A socket closed behind the connection's back (conn.socket.close()) has the
+        # descriptor -1: that is a closed connection too, not network trouble.
+        if self._closed or self.socket.fileno() == -1:
             raise ClosedError("this connection is closed")
 
     async def wait_writable(self) -> None:
