@@ -330,6 +330,8 @@ def test_send_report_to_dict_shape() -> None:
         "status": "ok",
         "ok": True,
         "address": ["2001:db8::1", 443, 0, 0],
+        "tls_version": None,
+        "tls_cipher": None,
         "bytes_sent": 3,
         "reply": "pong",
         "reply_encoding": "utf-8",
@@ -356,6 +358,7 @@ def test_send_report_to_dict_shape() -> None:
         ],
         "resolve_s": 0.125,
         "connect_s": 0.5,
+        "tls_s": 0.0,
         "check_s": 0.0,
         "send_s": 0.0,
         "reply_s": 0.0,
@@ -526,7 +529,7 @@ def test_an_attempt_that_connected_too_late_can_be_ended_again() -> None:
 def test_report_builder_phase_follows_the_marks() -> None:
     report = ReportBuilder(Target("example.test", 80), start=0.0)
     phases = [report.phase]
-    for name in ("connect", "check", "send", "reply"):
+    for name in ("connect", "tls", "check", "send", "reply"):
         setattr(report, f"{name}_at", 1.0)
         phases.append(report.phase)
     assert phases == list(PHASES)

@@ -13,7 +13,9 @@ import math
 import os
 import socket
 import stat
+import ssl
 from collections.abc import Callable
+from functools import cache
 from typing import Final
 
 from ._addresses import SockAddr, _is_ip, format_address
@@ -28,6 +30,7 @@ __all__ = [
     "MAX_BYTES",
     "SENDFILE_CHUNK",
     "FilePayload",
+    "TLS_RECORD_BYTES",
     "Options",
     "check_callback",
     "check_count",
@@ -37,6 +40,8 @@ __all__ = [
     "check_payload",
     "check_payload_or_file",
     "check_seconds",
+    "check_server_hostname",
+    "check_tls",
     "local_address_error",
 ]
 
@@ -58,6 +63,9 @@ FILE_CHUNK: Final = 65536  # bytes
 # buffer takes anyway; the bound keeps one call from holding the event loop while a
 # fast reader drains a large file.
 SENDFILE_CHUNK: Final = 1 << 22  # bytes
+# The most plaintext one TLS record carries, 2**14 bytes (RFC 8446 section 5.1): the unit
+# in which the ports hand data to TLS, so that each piece is one record on the wire.
+TLS_RECORD_BYTES: Final = 16384  # bytes
 
 
 def check_seconds(value: object, name: str, *, allow_none: bool = True) -> float | None:
@@ -239,6 +247,39 @@ def check_callback(value: object, name: str) -> Callable[..., object] | None:
     return value
 
 
+@cache
+def _default_tls_context() -> ssl.SSLContext:
+    # Made once per process: loading the system's CA certificates takes milliseconds,
+    # far more than a handshake on loopback. A context is safe to share between
+    # connections; it is never changed after this.
+    return ssl.create_default_context()
+
+
+def check_tls(value: object) -> ssl.SSLContext | None:
+    """``tls=``: ``False`` (no TLS), ``True`` (verified, by default) or an ``SSLContext``.
+
+    ``True`` means :func:`ssl.create_default_context`: the peer's certificate chain and
+    its host name are verified against the system's CA certificates. Anything else
+    (other CAs, client certificates, no verification) is a context of the caller's own.
+    """
+    if value is False:
+        return None
+    if value is True:
+        return _default_tls_context()
+    if isinstance(value, ssl.SSLContext):
+        return value
+    raise TypeError(f"tls must be True, False or an ssl.SSLContext, got {value!r:.60}")
+
+
+def check_server_hostname(value: object) -> str | None:
+    """The name to verify the certificate against and send as SNI (``None``: the host)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"server_hostname must be a non-empty string or None, got {value!r:.60}")
+    return value
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Options:
     """The checked options of one connect-check-send workflow."""
@@ -250,6 +291,8 @@ class Options:
     half_close: bool = True
     reply_until: bytes | None = None
     reply_idle_timeout: float | None = None
+    tls: ssl.SSLContext | None = None
+    server_hostname: str | None = None  # None: each target's host
 
     @classmethod
     def check(
@@ -262,6 +305,8 @@ class Options:
         half_close: object = True,
         reply_until: object = None,
         reply_idle_timeout: object = None,
+        tls: object = False,
+        server_hostname: object = None,
     ) -> Options:
         return cls(
             timeout=check_seconds(timeout, "timeout"),
@@ -271,4 +316,6 @@ class Options:
             half_close=check_flag(half_close, "half_close"),
             reply_until=check_marker(reply_until, "reply_until"),
             reply_idle_timeout=check_seconds(reply_idle_timeout, "reply_idle_timeout"),
+            tls=check_tls(tls),
+            server_hostname=check_server_hostname(server_hostname),
         )

@@ -6,6 +6,7 @@ Part of the sans-I/O core (see :mod:`trio_sockets._reports`): no ``await``, no c
 from __future__ import annotations
 
 import os
+import ssl
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -104,9 +105,30 @@ def _exc_text(exc: BaseException) -> str:
         text = f"[Errno {code}] {os.strerror(code)}"
     else:
         text = str(exc)
-    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    # Named by its first public class: a port may raise a private subclass of a public
+    # error (one that is also its framework's error), and reports name the public one.
+    name = next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))
+    text = f"{name}: {text}" if text else name
     notes = [note for note in getattr(exc, "__notes__", ()) if isinstance(note, str)]
     return f"{text} ({'; '.join(notes)})" if notes else text
+
+
+def handshake_error(
+    target: Target, exc: BaseException, attempts: tuple[Attempt, ...]
+) -> ConnectError:
+    """The :class:`ConnectError` for a TLS handshake that failed (after connecting).
+
+    Its text is the handshake's own error, so a report reads, for example,
+    ``"SSLCertVerificationError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify
+    failed: Hostname mismatch, ..."``. ``errno`` is the socket's errno when the
+    connection itself failed (a reset); a TLS alert or a refused certificate has none.
+    """
+    error = ConnectError(
+        f"TLS handshake with {target} failed: {exc}", attempts=attempts, errors=(exc,)
+    )
+    if isinstance(exc, ssl.SSLError) or not isinstance(exc, OSError):
+        error.errno = None
+    return error
 
 
 def resolve_error(target: Target, exc: BaseException) -> ConnectError:

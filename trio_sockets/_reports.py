@@ -33,7 +33,7 @@ __all__ = [
 Status: TypeAlias = Literal["ok", "error", "timeout", "cancelled"]
 Outcome: TypeAlias = Literal["connected", "failed", "cancelled"]
 
-PHASES: Final = ("resolve", "connect", "check", "send", "reply")
+PHASES: Final = ("resolve", "connect", "tls", "check", "send", "reply")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -66,6 +66,8 @@ class SendReport:
     target: Target
     status: Status
     address: SockAddr | None = None
+    tls_version: str | None = None
+    tls_cipher: str | None = None
     bytes_sent: int = 0
     reply: bytes | None = None
     error: str | None = None
@@ -75,6 +77,7 @@ class SendReport:
     reply_end: ReplyEnd | None = None
     resolve_s: float = 0.0
     connect_s: float = 0.0
+    tls_s: float = 0.0
     check_s: float = 0.0
     send_s: float = 0.0
     reply_s: float = 0.0
@@ -98,6 +101,8 @@ class SendReport:
             "status": self.status,
             "ok": self.ok,
             "address": json_address(self.address),
+            "tls_version": self.tls_version,
+            "tls_cipher": self.tls_cipher,
             "bytes_sent": self.bytes_sent,
             "reply": reply,
             "reply_encoding": encoding,
@@ -107,6 +112,7 @@ class SendReport:
             "attempts": [a.to_dict() for a in self.attempts],
             "resolve_s": self.resolve_s,
             "connect_s": self.connect_s,
+            "tls_s": self.tls_s,
             "check_s": self.check_s,
             "send_s": self.send_s,
             "reply_s": self.reply_s,
@@ -191,11 +197,13 @@ class AttemptLog:
 class ReportBuilder(AttemptLog):
     """Collects one workflow's progress; :meth:`finish` turns it into a :class:`SendReport`.
 
-    The ports keep ``address``, ``bytes_sent`` and ``reply`` current, and set when each
-    phase began (``connect_at``, ``check_at``, ``send_at``, ``reply_at``; resolving
-    begins at ``start``), so that a report made after a deadline or a cancellation still
-    tells how far the workflow got. Plain attributes, not a method: the ports set them
-    on every workflow, and a call costs more than the rest of the bookkeeping.
+    The ports keep ``address``, ``tls_version``, ``tls_cipher``, ``bytes_sent`` and
+    ``reply`` current, and set when each phase began (``connect_at``, ``tls_at``,
+    ``check_at``, ``send_at``, ``reply_at``; resolving begins at ``start``; without TLS,
+    ``tls_at`` stays None, a phase of no time), so that a report made after a
+    deadline or a cancellation still tells how far the workflow got. Plain attributes,
+    not a method: the ports set them on every workflow, and a call costs more than the
+    rest of the bookkeeping.
     """
 
     __slots__ = (
@@ -207,41 +215,58 @@ class ReportBuilder(AttemptLog):
         "reply_end",
         "send_at",
         "target",
+        "tls_at",
+        "tls_cipher",
+        "tls_version",
     )
 
     def __init__(self, target: Target, start: float) -> None:
         super().__init__(start)
         self.target = target
         self.address: SockAddr | None = None
+        self.tls_version: str | None = None
+        self.tls_cipher: str | None = None
         self.bytes_sent = 0
         self.reply: bytes | None = None
         self.reply_end: ReplyEnd | None = None
+        self.tls_at: float | None = None
         self.check_at: float | None = None
         self.send_at: float | None = None
         self.reply_at: float | None = None
 
     def _phase_starts(self) -> list[float]:
         # The phases run in order, so those reached so far are a prefix of PHASES.
-        starts = [self.start, self.connect_at, self.check_at, self.send_at, self.reply_at]
+        # Without TLS there is no handshake: its phase takes no time.
+        tls_at = self.check_at if self.tls_at is None else self.tls_at
+        starts = [
+            self.start,
+            self.connect_at,
+            tls_at,
+            self.check_at,
+            self.send_at,
+            self.reply_at,
+        ]
         reached = starts.index(None) if None in starts else len(starts)
         return cast("list[float]", starts[:reached])
 
     @property
     def phase(self) -> str:
-        """The phase the workflow is in (or ended in): ``"resolve"`` ... ``"reply"``."""
+        """The phase the workflow is in (or ended in), one of :data:`PHASES`."""
         return PHASES[len(self._phase_starts()) - 1]
 
     def finish(self, status: Status, now: float, error: str | None = None) -> SendReport:
         starts = self._phase_starts()
         # Each phase lasts until the next one began; the last one reached, until now.
         durations = [end - begin for begin, end in zip(starts, [*starts[1:], now], strict=True)]
-        resolve_s, connect_s, check_s, send_s, reply_s = durations + [0.0] * (
+        resolve_s, connect_s, tls_s, check_s, send_s, reply_s = durations + [0.0] * (
             len(PHASES) - len(durations)
         )
         return SendReport(
             target=self.target,
             status=status,
             address=self.address,
+            tls_version=self.tls_version,
+            tls_cipher=self.tls_cipher,
             bytes_sent=self.bytes_sent,
             reply=self.reply,
             error=error,
@@ -249,6 +274,7 @@ class ReportBuilder(AttemptLog):
             reply_end=self.reply_end,
             resolve_s=resolve_s,
             connect_s=connect_s,
+            tls_s=tls_s,
             check_s=check_s,
             send_s=send_s,
             reply_s=reply_s,
