@@ -1,7 +1,7 @@
 """The package's layering, checked from the source with ``ast``: imports go one way only.
 
     core (_errors, _targets, _checks, _addresses, _reports, _reply, _defaults)
-      <- ports (trio_port; asyncio_port, which also has _asyncio_tools)
+      <- ports (trio_port; asyncio_port, which also has _asyncio_tools and _asyncio_tls)
         <- testing/  <- demo/, bench/  <- cli/ (which nothing imports but __main__)
 
 The core is sans-I/O (as h11 is): no ``await``, no ``async def``, no ``async for/with``.
@@ -56,7 +56,7 @@ def layer(module: str) -> str:
     head = parts[0]
     if head in CORE:
         return "core"
-    if head == "_asyncio_tools":
+    if head in ("_asyncio_tools", "_asyncio_tls"):
         return "asyncio_tools"
     if head == "__main__":
         return "main"

@@ -22,7 +22,7 @@ PORTS = {"trio": trio_port, "asyncio": asyncio_port}
 # Top-level definitions only one port has, and why.
 PORT_ONLY: dict[str, set[str]] = {
     # trio: unwraps an exception group of Cancelled; asyncio's TaskGroup does it itself.
-    "trio": {"_bare_cancelled"},
+    "trio": {"_bare_cancelled", "_BrokenSendError", "_tls_failure"},
     # asyncio: the private exception with which the race's winner stops its TaskGroup.
     "asyncio": {"_Won"},
 }

@@ -12,8 +12,8 @@ import ipaddress
 import math
 import os
 import socket
-import stat
 import ssl
+import stat
 from collections.abc import Callable
 from functools import cache
 from typing import Final

@@ -16,6 +16,7 @@ import errno
 import os
 import select
 import socket as _stdlib_socket
+import ssl
 from collections.abc import Callable, Iterable, Sequence
 from time import monotonic as _monotonic
 from types import TracebackType
@@ -27,6 +28,7 @@ from ._addresses import (
     numeric_addrinfo,
     reorder_for_rfc_8305_section_4,
 )
+from ._asyncio_tls import TLSLayer
 from ._asyncio_tools import (
     BusyResourceError,
     CancelScope,
@@ -46,6 +48,7 @@ from ._checks import (
     FILE_CHUNK,
     MAX_BYTES,
     SENDFILE_CHUNK,
+    TLS_RECORD_BYTES,
     FilePayload,
     Options,
     check_callback,
@@ -54,6 +57,8 @@ from ._checks import (
     check_payload,
     check_payload_or_file,
     check_seconds,
+    check_server_hostname,
+    check_tls,
     local_address_error,
 )
 from ._errors import (
@@ -62,6 +67,7 @@ from ._errors import (
     TargetError,
     bare_exception,
     describe_error,
+    handshake_error,
     resolve_error,
 )
 from ._reply import ReplyBuffer
@@ -105,6 +111,7 @@ _NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 # asyncio: reports want the finest clock. The default loop.time() is this very clock,
 # while uvloop's is cached per loop iteration and counts in milliseconds.
 _now = _monotonic
+_DISCARD_READS = 256  # reads of up to 64 KiB: what a receive buffer holds, and more
 
 
 # asyncio: no _bare_cancelled() here. A TaskGroup whose children were all cancelled
@@ -129,7 +136,8 @@ def _writable_now(fd: int) -> bool:
 
 def _send_error(exc: OSError, sent: int, total: int | None) -> SendError:
     of = "" if total is None else f" of {total}"
-    return SendError(exc.errno, f"send failed after {sent}{of} bytes: {exc}", bytes_sent=sent)
+    code = None if isinstance(exc, ssl.SSLError) else exc.errno  # an SSL code is no errno
+    return SendError(code, f"send failed after {sent}{of} bytes: {exc}", bytes_sent=sent)
 
 
 async def _read_chunk(source: FilePayload, done: int, buffer: bytearray) -> int:
@@ -150,13 +158,29 @@ async def _read_chunk(source: FilePayload, done: int, buffer: bytearray) -> int:
     return int(count)
 
 
+def _discard_received(sock: Socket) -> None:
+    # Read and drop whatever has arrived, before closing a TLS connection. A TLS 1.3
+    # server sends session tickets after the handshake, which a client that only sends
+    # never reads; and closing a socket with unread bytes makes the kernel send RST at
+    # once and drop what it had not sent yet (RFC 2525 section 2.17): the end of a
+    # payload that it had already taken, and that bytes_sent counts.
+    fd = sock.fileno()
+    with contextlib.suppress(OSError):  # nothing more to read now (EAGAIN), or closed
+        for _ in range(_DISCARD_READS):
+            if not os.read(fd, DEFAULT_RECEIVE_BYTES):
+                return
+
+
 # --------------------------------------------------------------------------------------
 # Connection
 # --------------------------------------------------------------------------------------
 
 
-class Connection:
-    """A connected TCP socket with exact byte accounting.
+class Connection:  # asyncio: no stream interface to subclass; the same methods
+    """A connected TCP socket with exact byte accounting, and TLS over it if asked.
+
+    On Trio it is a ``trio.abc.HalfCloseableStream``: anything that takes a Trio stream
+    takes it, ``trio.SSLStream`` included.
 
     Attributes:
         socket: the framework's socket object: ``trio.socket.SocketType`` on Trio, a
@@ -165,16 +189,22 @@ class Connection:
         local_address: our own sockaddr.
         family: ``socket.AF_INET`` or ``socket.AF_INET6``.
         bytes_sent: bytes the kernel has accepted so far, exact even after an error
-            or a cancellation.
-        bytes_received: bytes received so far.
+            or a cancellation. With TLS, application bytes whose records the kernel
+            has accepted whole, never more.
+        bytes_received: bytes received so far (with TLS, application bytes).
         attempts: the connection attempts that led to this connection.
+        tls_version: the TLS version, such as ``"TLSv1.3"``; None without TLS.
+        tls_cipher: the cipher suite, such as ``"TLS_AES_256_GCM_SHA384"``; None
+            without TLS.
     """
 
     __slots__ = (
         "_closed",
+        "_eof_sent",
         "_loop",  # asyncio: the readiness waits need the loop; Trio finds its own
         "_receiving",
         "_sending",
+        "_tls",
         "attempts",
         "bytes_received",
         "bytes_sent",
@@ -194,12 +224,25 @@ class Connection:
         self._closed = False
         self._sending = False
         self._receiving = False
+        self._eof_sent = False
+        self._tls: TLSLayer | None = None  # asyncio: an SSLObject pump, not a stream
 
     @property
     def family(self) -> _stdlib_socket.AddressFamily:
         # Asked of the socket when read, not stored: making the enum member costs as
         # much as the rest of the constructor, and the workflow never reads it.
         return self.socket.family  # asyncio: the stdlib property is an AddressFamily
+
+    @property
+    def tls_version(self) -> str | None:
+        """The TLS version, such as ``"TLSv1.3"``; None without TLS."""
+        return None if self._tls is None else self._tls.version()
+
+    @property
+    def tls_cipher(self) -> str | None:
+        """The cipher suite, such as ``"TLS_AES_256_GCM_SHA384"``; None without TLS."""
+        cipher = None if self._tls is None else self._tls.cipher()
+        return None if cipher is None else cipher[0]
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -224,7 +267,15 @@ class Connection:
         if _writable_now(self.socket.fileno()):
             return  # asyncio: writable already, and there is no checkpoint to take
         else:
-            await wait_writable(self._loop, self.socket)  # asyncio: see _asyncio_tools
+            self._sending = True  # waiting to send is sending, for send_eof() and others
+            try:
+                await wait_writable(self._loop, self.socket)  # asyncio: see _asyncio_tools
+            finally:
+                self._sending = False
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """The name Trio's stream interface gives :meth:`wait_writable`."""
+        await self.wait_writable()
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Send every byte of ``data``, waiting for writability whenever the buffer is full.
@@ -247,6 +298,8 @@ class Connection:
         self._check_open()
         if self._sending:
             raise BusyError("another task is already sending on this connection")
+        if self._eof_sent:
+            raise ClosedError("this connection's sending side is shut (send_eof)")
         self._sending = True
         try:
             await self._send_view(view, self.bytes_sent, len(view))
@@ -258,6 +311,8 @@ class Connection:
     async def _send_view(self, view: memoryview, base: int, total: int | None) -> None:
         # Send all of ``view``. A SendError counts the bytes sent since ``bytes_sent``
         # was ``base``, out of ``total`` (None: a file, whose size is not known).
+        if self._tls is not None:
+            return await self._send_view_tls(view, base, total)
         sent = 0
         while sent < len(view):
             try:
@@ -308,7 +363,9 @@ class Connection:
         self._sending = True
         base = self.bytes_sent
         try:
-            if source.sendfile_fd is None or not await self._sendfile(source, base):
+            # Zero-copy cannot encrypt: with TLS, the file goes through in chunks.
+            zero_copy = source.sendfile_fd is not None and self._tls is None
+            if not zero_copy or not await self._sendfile(source, base):
                 await self._send_chunks(source, base)
             # asyncio: no checkpoint for an empty file, as in _send_all().
         finally:
@@ -363,27 +420,49 @@ class Connection:
             while count := await _read_chunk(source, self.bytes_sent - base, buffer):
                 await self._send_view(whole[:count], base, None)
 
-    async def receive_some(self, max_bytes: int = DEFAULT_RECEIVE_BYTES) -> bytes:
-        """Receive up to ``max_bytes``; ``b""`` means the peer closed its side.
+    async def _send_view_tls(self, view: memoryview, base: int, total: int | None) -> None:
+        # bytes_sent stays honest under TLS: the TLS layer gets one record's worth of
+        # plaintext at a time, and when its send_all() returns, the whole record has
+        # gone to the kernel; only then do its bytes count. A record cut short by an
+        # error or a cancellation counts for nothing.
+        assert self._tls is not None
+        for start in range(0, len(view), TLS_RECORD_BYTES):
+            record = view[start : start + TLS_RECORD_BYTES]
+            try:
+                await self._tls.send_all(record)
+            except OSError as exc:
+                self._check_open()
+                failure = exc  # asyncio: the ssl module's errors are OSErrors already
+                raise _send_error(failure, self.bytes_sent - base, total) from failure
+            self.bytes_sent += len(record)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Receive up to ``max_bytes`` (None: 64 KiB); ``b""`` means the peer closed its side.
 
         Raises:
             BusyError: another task is receiving on this connection.
             ClosedError: the connection is closed.
         """
-        check_count(max_bytes, "max_bytes", MAX_BYTES)
+        max_bytes = check_count(
+            DEFAULT_RECEIVE_BYTES if max_bytes is None else max_bytes, "max_bytes", MAX_BYTES
+        )
         self._check_open()
         if self._receiving:
             raise BusyError("another task is already receiving on this connection")
         self._receiving = True
         try:
-            # asyncio: not loop.sock_recv(), whose reader outlives a cancellation until a
-            # callback runs; wait_readable() removes it at once and wakes up on aclose().
-            while True:
-                try:
-                    data = self.socket.recv(max_bytes)
-                    break
-                except BlockingIOError:
-                    await wait_readable(self._loop, self.socket)
+            if self._tls is not None:
+                data = await self._tls.receive_some(max_bytes)
+            else:
+                # asyncio: not loop.sock_recv(), whose reader outlives a cancellation
+                # until a callback runs; wait_readable() removes it at once and wakes up
+                # on aclose().
+                while True:
+                    try:
+                        data = self.socket.recv(max_bytes)
+                        break
+                    except BlockingIOError:
+                        await wait_readable(self._loop, self.socket)
         except OSError:
             self._check_open()  # closed by another task meanwhile, as in send_all()
             raise
@@ -400,14 +479,18 @@ class Connection:
             raise BusyError("another task is already receiving on this connection")
         self._receiving = True
         try:
-            # asyncio: the wait, not the recv, is where a cancellation lands, so a
-            # cancelled receive has read nothing (as in receive_some()).
-            while True:
-                try:
-                    count = self.socket.recv_into(buffer)
-                    break
-                except BlockingIOError:
-                    await wait_readable(self._loop, self.socket)
+            if self._tls is not None:
+                # asyncio: SSLObject.read() decrypts into the buffer, no copy
+                count = await self._tls.receive_into(buffer)
+            else:
+                # asyncio: the wait, not the recv, is where a cancellation lands, so a
+                # cancelled receive has read nothing (as in receive_some()).
+                while True:
+                    try:
+                        count = self.socket.recv_into(buffer)
+                        break
+                    except BlockingIOError:
+                        await wait_readable(self._loop, self.socket)
         except OSError:
             self._check_open()  # closed by another task meanwhile, as in send_all()
             raise
@@ -417,11 +500,24 @@ class Connection:
         return count
 
     async def send_eof(self) -> None:
-        """Half-close: tell the peer we will send nothing more (it reads end of stream)."""
+        """Half-close: tell the peer we will send nothing more (it reads end of stream).
+
+        With TLS, the TCP sending side is shut beneath the TLS session, with no
+        close_notify alert: the peer reads a TCP end of stream, and the reply, if any,
+        still comes through TLS. TLS 1.2 has no half-close (a close_notify obliges the
+        peer to close at once, dropping its reply: RFC 5246 section 7.2.1); TLS 1.3 has
+        one (RFC 8446 section 6.1), but neither ``trio.SSLStream`` (python-trio/trio#823)
+        nor asyncio's TLS transports (``can_write_eof()`` is False) can send it, so both
+        ports do the same, which is what servers that accept HTTPS's unannounced ends of
+        stream (Trio's ``https_compatible``) read as end of stream. Calling it twice is
+        harmless.
+        """
         self._check_open()
         if self._sending:
             raise BusyError("another task is already sending on this connection")
-        self.socket.shutdown(_stdlib_socket.SHUT_WR)
+        if not self._eof_sent:
+            self._eof_sent = True
+            self.socket.shutdown(_stdlib_socket.SHUT_WR)
 
     def _close(self) -> None:
         if not self._closed:
@@ -429,11 +525,32 @@ class Connection:
             # asyncio: wake our waiters and drop their reader or writer first; the loop
             # must not keep watching an fd number that the next socket may reuse.
             notify_closing(self._loop, self.socket)
+            if self._tls is not None:
+                _discard_received(self.socket)
             self.socket.close()
 
     async def aclose(self) -> None:
-        """Close the connection; closing twice is harmless."""
+        """Close the connection; closing twice is harmless.
+
+        With TLS, a close_notify alert goes first (unless :meth:`send_eof` shut the
+        sending side), and the close waits until the kernel has taken it, not for the
+        peer's answer.
+        """
+        if self._tls is not None and not self._closed and not self._eof_sent:
+            try:
+                await self._tls.aclose()  # close_notify (asyncio: our TLS layer's)
+            finally:
+                self._close()
+            return
         self._close()
+
+    async def _start_tls(self, context: ssl.SSLContext, server_hostname: str) -> None:
+        # asyncio: its TLS lives inside its transports (loop.start_tls() takes a
+        # transport and a protocol), which code written on sock_* calls cannot use; so
+        # _asyncio_tls pumps an ssl.SSLObject over this socket with our readiness waits.
+        tls = TLSLayer(self._loop, self.socket, context, server_hostname)
+        await tls.do_handshake()
+        self._tls = tls
 
     async def __aenter__(self) -> Connection:
         return self
@@ -458,6 +575,8 @@ async def open_connection(
     *,
     happy_eyeballs_delay: float | None = DEFAULT_DELAY,
     local_address: str | None = None,
+    tls: bool | ssl.SSLContext = False,
+    server_hostname: str | None = None,
 ) -> Connection:
     """Resolve ``host`` and connect to the first of its addresses that answers.
 
@@ -467,14 +586,27 @@ async def open_connection(
     cancelled and its socket closed before this returns. ``None`` tries one address at a
     time. There is no timeout: wrap the call in a deadline of your own.
 
+    With ``tls``, the TLS handshake is part of opening: ``True`` verifies the peer's
+    certificate and host name against the system's CA certificates
+    (:func:`ssl.create_default_context`); an :class:`ssl.SSLContext` is used as it is.
+    ``server_hostname`` (default: ``host``) is the name the certificate must carry.
+
     Raises:
         ConnectError: every attempt failed; ``.attempts`` holds each address's error.
+            Or the TLS handshake failed (a certificate that does not verify, say): its
+            text names the reason.
         TargetError: ``host`` or ``port`` is not valid.
+        TypeError: ``tls`` is not a bool or an SSLContext.
     """
     target = Target.parse((host, port))
     delay = check_seconds(happy_eyeballs_delay, "happy_eyeballs_delay")
     local = check_local_address(local_address)
-    return await _open(target, delay, local, AttemptLog(_now()))
+    context = check_tls(tls)
+    hostname = check_server_hostname(server_hostname) or target.host
+    conn = await _open(target, delay, local, AttemptLog(_now()))
+    if context is not None:
+        await _handshake(conn, target, context, hostname)
+    return conn
 
 
 async def _resolve(target: Target) -> list[AddrInfo]:
@@ -563,6 +695,20 @@ def _close_quietly(sock: Socket, exc: BaseException) -> None:
         sock.close()
     except Exception as close_error:
         exc.add_note(f"closing the socket failed too: {describe_error(close_error)}")
+
+
+async def _handshake(
+    conn: Connection, target: Target, context: ssl.SSLContext, server_hostname: str
+) -> None:
+    """The TLS handshake on a new connection, which is closed if it fails."""
+    try:
+        await conn._start_tls(context, server_hostname)
+    except OSError as exc:  # asyncio: the ssl module's errors are OSErrors already
+        conn._close()
+        raise handshake_error(target, exc, conn.attempts) from exc
+    except BaseException:
+        conn._close()
+        raise
 
 
 # asyncio: a plain function; asyncio has no async bind(), and an IP literal needs none.
@@ -679,6 +825,8 @@ async def connect_check_send(
     half_close: bool = True,
     reply_until: bytes | None = None,
     reply_idle_timeout: float | None = None,
+    tls: bool | ssl.SSLContext = False,
+    server_hostname: str | None = None,
 ) -> SendReport:
     """Resolve, connect (racing addresses), check writability, send all; optionally read.
 
@@ -705,6 +853,10 @@ async def connect_check_send(
             wherever the receives split them.
         reply_idle_timeout: stop reading after this many seconds without a byte
             (``"idle"``), like netcat's ``-w`` / ncat's ``-i``; ``None``: no limit.
+        tls: ``True`` or an :class:`ssl.SSLContext` for TLS, as in
+            :func:`open_connection`; a certificate that does not verify is an
+            ``"error"`` report naming the reason.
+        server_hostname: the name the certificate must carry (default: the host).
 
     Returns:
         A :class:`SendReport` with status ``"ok"``, ``"error"`` or ``"timeout"``; with
@@ -713,8 +865,8 @@ async def connect_check_send(
 
     Raises:
         TargetError: the target is not valid.
-        TypeError: the payload is not bytes-like or a readable binary file, or a flag
-            is not a bool.
+        TypeError: the payload is not bytes-like or a readable binary file, a flag is
+            not a bool, or ``tls`` is not a bool or an SSLContext.
         ValueError: a negative, NaN or unusably large timeout, delay or size.
     """
     parsed = Target.parse(target)
@@ -726,6 +878,8 @@ async def connect_check_send(
         half_close=half_close,
         reply_until=reply_until,
         reply_idle_timeout=reply_idle_timeout,
+        tls=tls,
+        server_hostname=server_hostname,
     )
     data = check_payload_or_file(payload)
     return await _workflow(parsed, data, options, ReportBuilder(parsed, _now()))
@@ -757,6 +911,11 @@ async def _workflow_steps(
         conn = await _open(target, options.delay, None, report)
         try:
             report.address = conn.remote_address
+            if options.tls is not None:
+                report.tls_at = _now()
+                hostname = options.server_hostname or target.host
+                await _handshake(conn, target, options.tls, hostname)
+                report.tls_version, report.tls_cipher = conn.tls_version, conn.tls_cipher
             report.check_at = _now()
             await conn.wait_writable()
             report.send_at = _now()
@@ -822,6 +981,7 @@ async def send_to_many(
     happy_eyeballs_delay: float | None = DEFAULT_DELAY,
     read_reply: bool = False,
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+    tls: bool | ssl.SSLContext = False,
     fail_fast: bool = False,
     on_report: Callable[[SendReport], object] | None = None,
 ) -> list[SendReport]:
@@ -831,15 +991,17 @@ async def send_to_many(
     reports come back one per target, in input order; a failing target never disturbs
     the others, unless ``fail_fast`` is set: then the first report that is not ``"ok"``
     cancels the rest, whose reports say ``"cancelled"``. ``on_report`` is called with
-    each report as it completes.
+    each report as it completes. With ``tls``, each target's certificate must carry its
+    host name.
 
     Raises:
         TargetError: a target is not valid (nothing is sent).
-        TypeError: the payload is not bytes-like, or ``on_report`` is not callable.
+        TypeError: the payload is not bytes-like, ``on_report`` is not callable, or
+            ``tls`` is not a bool or an SSLContext.
         ValueError: a negative or NaN timeout or delay, or a size below one.
     """
     parsed = parse_targets(targets)
-    options = Options.check(timeout, happy_eyeballs_delay, read_reply, max_reply_bytes)
+    options = Options.check(timeout, happy_eyeballs_delay, read_reply, max_reply_bytes, tls=tls)
     data = check_payload(payload)
     limit = check_count(max_concurrency, "max_concurrency")
     callback = check_callback(on_report, "on_report")

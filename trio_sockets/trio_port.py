@@ -14,6 +14,7 @@ import math
 import os
 import select
 import socket as _stdlib_socket
+import ssl
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import BinaryIO
@@ -35,6 +36,7 @@ from ._checks import (
     FILE_CHUNK,
     MAX_BYTES,
     SENDFILE_CHUNK,
+    TLS_RECORD_BYTES,
     FilePayload,
     Options,
     check_callback,
@@ -43,6 +45,8 @@ from ._checks import (
     check_payload,
     check_payload_or_file,
     check_seconds,
+    check_server_hostname,
+    check_tls,
     local_address_error,
 )
 from ._errors import (
@@ -51,6 +55,7 @@ from ._errors import (
     TargetError,
     bare_exception,
     describe_error,
+    handshake_error,
     resolve_error,
 )
 from ._reply import ReplyBuffer
@@ -89,6 +94,7 @@ _NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 
 
 _now = trio.current_time
+_DISCARD_READS = 256  # reads of up to 64 KiB: what a receive buffer holds, and more
 
 
 @contextlib.contextmanager
@@ -127,7 +133,9 @@ def _writable_now(fd: int) -> bool:
 
 def _send_error(exc: OSError, sent: int, total: int | None) -> SendError:
     of = "" if total is None else f" of {total}"
-    return SendError(exc.errno, f"send failed after {sent}{of} bytes: {exc}", bytes_sent=sent)
+    code = None if isinstance(exc, ssl.SSLError) else exc.errno  # an SSL code is no errno
+    # trio: also a BrokenResourceError, as Trio streams report a broken peer
+    return _BrokenSendError(code, f"send failed after {sent}{of} bytes: {exc}", bytes_sent=sent)
 
 
 async def _read_chunk(source: FilePayload, done: int, buffer: bytearray) -> int:
@@ -148,13 +156,47 @@ async def _read_chunk(source: FilePayload, done: int, buffer: bytearray) -> int:
     return int(count)
 
 
+def _discard_received(sock: Socket) -> None:
+    # Read and drop whatever has arrived, before closing a TLS connection. A TLS 1.3
+    # server sends session tickets after the handshake, which a client that only sends
+    # never reads; and closing a socket with unread bytes makes the kernel send RST at
+    # once and drop what it had not sent yet (RFC 2525 section 2.17): the end of a
+    # payload that it had already taken, and that bytes_sent counts.
+    fd = sock.fileno()
+    with contextlib.suppress(OSError):  # nothing more to read now (EAGAIN), or closed
+        for _ in range(_DISCARD_READS):
+            if not os.read(fd, DEFAULT_RECEIVE_BYTES):
+                return
+
+
+class _BrokenSendError(SendError, trio.BrokenResourceError):
+    # trio: a Trio stream says "the other side is gone" with BrokenResourceError, and
+    # code written for any stream catches that (trio.SSLStream.aclose() does, when its
+    # close_notify meets a closed peer). Our send failure is both that and SendError.
+    pass
+
+
+def _tls_failure(exc: OSError | trio.BrokenResourceError) -> OSError:
+    # trio: SSLStream reports a TLS failure as BrokenResourceError raised from the ssl
+    # module's error; the reports give that error (an OSError), as the asyncio port's
+    # SSLObject raises it.
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc.__cause__, OSError):
+        return exc.__cause__
+    return ssl.SSLError("the TLS session broke earlier (an error or a cancellation)")
+
+
 # --------------------------------------------------------------------------------------
 # Connection
 # --------------------------------------------------------------------------------------
 
 
-class Connection:
-    """A connected TCP socket with exact byte accounting.
+class Connection(trio.abc.HalfCloseableStream):
+    """A connected TCP socket with exact byte accounting, and TLS over it if asked.
+
+    On Trio it is a ``trio.abc.HalfCloseableStream``: anything that takes a Trio stream
+    takes it, ``trio.SSLStream`` included.
 
     Attributes:
         socket: the framework's socket object: ``trio.socket.SocketType`` on Trio, a
@@ -163,15 +205,21 @@ class Connection:
         local_address: our own sockaddr.
         family: ``socket.AF_INET`` or ``socket.AF_INET6``.
         bytes_sent: bytes the kernel has accepted so far, exact even after an error
-            or a cancellation.
-        bytes_received: bytes received so far.
+            or a cancellation. With TLS, application bytes whose records the kernel
+            has accepted whole, never more.
+        bytes_received: bytes received so far (with TLS, application bytes).
         attempts: the connection attempts that led to this connection.
+        tls_version: the TLS version, such as ``"TLSv1.3"``; None without TLS.
+        tls_cipher: the cipher suite, such as ``"TLS_AES_256_GCM_SHA384"``; None
+            without TLS.
     """
 
     __slots__ = (
         "_closed",
+        "_eof_sent",
         "_receiving",
         "_sending",
+        "_tls",
         "attempts",
         "bytes_received",
         "bytes_sent",
@@ -190,12 +238,25 @@ class Connection:
         self._closed = False
         self._sending = False
         self._receiving = False
+        self._eof_sent = False
+        self._tls: trio.SSLStream[Connection] | None = None
 
     @property
     def family(self) -> _stdlib_socket.AddressFamily:
         # Asked of the socket when read, not stored: making the enum member costs as
         # much as the rest of the constructor, and the workflow never reads it.
         return _stdlib_socket.AddressFamily(self.socket.family)
+
+    @property
+    def tls_version(self) -> str | None:
+        """The TLS version, such as ``"TLSv1.3"``; None without TLS."""
+        return None if self._tls is None else self._tls.version()
+
+    @property
+    def tls_cipher(self) -> str | None:
+        """The cipher suite, such as ``"TLS_AES_256_GCM_SHA384"``; None without TLS."""
+        cipher = None if self._tls is None else self._tls.cipher()
+        return None if cipher is None else cipher[0]
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -220,7 +281,15 @@ class Connection:
         if _writable_now(self.socket.fileno()):
             await trio.lowlevel.checkpoint()
         else:
-            await self.socket.wait_writable()
+            self._sending = True  # waiting to send is sending, for send_eof() and others
+            try:
+                await self.socket.wait_writable()
+            finally:
+                self._sending = False
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """The name Trio's stream interface gives :meth:`wait_writable`."""
+        await self.wait_writable()
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Send every byte of ``data``, waiting for writability whenever the buffer is full.
@@ -243,6 +312,8 @@ class Connection:
         self._check_open()
         if self._sending:
             raise BusyError("another task is already sending on this connection")
+        if self._eof_sent:
+            raise ClosedError("this connection's sending side is shut (send_eof)")
         self._sending = True
         try:
             await self._send_view(view, self.bytes_sent, len(view))
@@ -254,6 +325,8 @@ class Connection:
     async def _send_view(self, view: memoryview, base: int, total: int | None) -> None:
         # Send all of ``view``. A SendError counts the bytes sent since ``bytes_sent``
         # was ``base``, out of ``total`` (None: a file, whose size is not known).
+        if self._tls is not None:
+            return await self._send_view_tls(view, base, total)
         sent = 0
         while sent < len(view):
             try:
@@ -300,7 +373,9 @@ class Connection:
         self._sending = True
         base = self.bytes_sent
         try:
-            if source.sendfile_fd is None or not await self._sendfile(source, base):
+            # Zero-copy cannot encrypt: with TLS, the file goes through in chunks.
+            zero_copy = source.sendfile_fd is not None and self._tls is None
+            if not zero_copy or not await self._sendfile(source, base):
                 await self._send_chunks(source, base)
             if self.bytes_sent == base:
                 await trio.lowlevel.checkpoint()
@@ -353,23 +428,48 @@ class Connection:
             while count := await _read_chunk(source, self.bytes_sent - base, buffer):
                 await self._send_view(whole[:count], base, None)
 
-    async def receive_some(self, max_bytes: int = DEFAULT_RECEIVE_BYTES) -> bytes:
-        """Receive up to ``max_bytes``; ``b""`` means the peer closed its side.
+    async def _send_view_tls(self, view: memoryview, base: int, total: int | None) -> None:
+        # bytes_sent stays honest under TLS: the TLS layer gets one record's worth of
+        # plaintext at a time, and when its send_all() returns, the whole record has
+        # gone to the kernel; only then do its bytes count. A record cut short by an
+        # error or a cancellation counts for nothing.
+        assert self._tls is not None
+        for start in range(0, len(view), TLS_RECORD_BYTES):
+            record = view[start : start + TLS_RECORD_BYTES]
+            try:
+                await self._tls.send_all(record)
+            # trio: SSLStream's own failures are BrokenResourceError, not OSError
+            except (OSError, trio.BrokenResourceError) as exc:
+                self._check_open()
+                failure = _tls_failure(exc)  # trio: the ssl error behind SSLStream's
+                raise _send_error(failure, self.bytes_sent - base, total) from failure
+            self.bytes_sent += len(record)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Receive up to ``max_bytes`` (None: 64 KiB); ``b""`` means the peer closed its side.
 
         Raises:
             BusyError: another task is receiving on this connection.
             ClosedError: the connection is closed.
         """
-        check_count(max_bytes, "max_bytes", MAX_BYTES)
+        max_bytes = check_count(
+            DEFAULT_RECEIVE_BYTES if max_bytes is None else max_bytes, "max_bytes", MAX_BYTES
+        )
         self._check_open()
         if self._receiving:
             raise BusyError("another task is already receiving on this connection")
         self._receiving = True
         try:
-            data = await self.socket.recv(max_bytes)
-        except OSError:
+            if self._tls is not None:
+                # trio: SSLStream's type says bytes or bytearray; it gives bytes
+                data = bytes(await self._tls.receive_some(max_bytes))
+            else:
+                data = await self.socket.recv(max_bytes)
+        except (OSError, trio.BrokenResourceError) as exc:
             self._check_open()  # closed by another task meanwhile, as in send_all()
-            raise
+            if isinstance(exc, OSError):
+                raise
+            raise _tls_failure(exc) from exc  # trio: the ssl error behind SSLStream's
         finally:
             self._receiving = False
         self.bytes_received += len(data)
@@ -383,32 +483,78 @@ class Connection:
             raise BusyError("another task is already receiving on this connection")
         self._receiving = True
         try:
-            count = await self.socket.recv_into(buffer)
-        except OSError:
+            if self._tls is not None:
+                data = await self._tls.receive_some(len(buffer))  # decrypted: a copy anyway
+                count = len(data)
+                buffer[:count] = data
+            else:
+                count = await self.socket.recv_into(buffer)
+        except (OSError, trio.BrokenResourceError) as exc:
             self._check_open()  # closed by another task meanwhile, as in send_all()
-            raise
+            if isinstance(exc, OSError):
+                raise
+            raise _tls_failure(exc) from exc  # trio: the ssl error behind SSLStream's
         finally:
             self._receiving = False
         self.bytes_received += count
         return count
 
     async def send_eof(self) -> None:
-        """Half-close: tell the peer we will send nothing more (it reads end of stream)."""
+        """Half-close: tell the peer we will send nothing more (it reads end of stream).
+
+        With TLS, the TCP sending side is shut beneath the TLS session, with no
+        close_notify alert: the peer reads a TCP end of stream, and the reply, if any,
+        still comes through TLS. TLS 1.2 has no half-close (a close_notify obliges the
+        peer to close at once, dropping its reply: RFC 5246 section 7.2.1); TLS 1.3 has
+        one (RFC 8446 section 6.1), but neither ``trio.SSLStream`` (python-trio/trio#823)
+        nor asyncio's TLS transports (``can_write_eof()`` is False) can send it, so both
+        ports do the same, which is what servers that accept HTTPS's unannounced ends of
+        stream (Trio's ``https_compatible``) read as end of stream. Calling it twice is
+        harmless.
+        """
         self._check_open()
         if self._sending:
             raise BusyError("another task is already sending on this connection")
         await trio.lowlevel.checkpoint()  # trio: every async operation is a checkpoint
-        self.socket.shutdown(_stdlib_socket.SHUT_WR)
+        if not self._eof_sent:
+            self._eof_sent = True
+            self.socket.shutdown(_stdlib_socket.SHUT_WR)
 
     def _close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._tls is not None:
+                _discard_received(self.socket)
             self.socket.close()
 
     async def aclose(self) -> None:
-        """Close the connection; closing twice is harmless."""
+        """Close the connection; closing twice is harmless.
+
+        With TLS, a close_notify alert goes first (unless :meth:`send_eof` shut the
+        sending side), and the close waits until the kernel has taken it, not for the
+        peer's answer.
+        """
+        if self._tls is not None and not self._closed and not self._eof_sent:
+            # trio: SSLStream.aclose() closes the plain Connection beneath, and the socket
+            _discard_received(self.socket)
+            try:
+                await self._tls.aclose()  # close_notify, then the plain Connection beneath
+            finally:
+                self._close()
+            return
         self._close()
         await trio.lowlevel.checkpoint()  # trio: asyncio's aclose() need not yield
+
+    async def _start_tls(self, context: ssl.SSLContext, server_hostname: str) -> None:
+        # TLS composes over any Trio stream: that is the Trio lesson. trio.SSLStream
+        # takes a HalfCloseableStream, and a plain Connection over this same socket is
+        # one; it carries the records (and counts the bytes on the wire), while this
+        # Connection becomes the TLS stream and counts the application's bytes. The
+        # asyncio port must pump an SSLObject by hand for the same result.
+        transport = Connection(self.socket, self.attempts)
+        tls = trio.SSLStream(transport, context, server_hostname=server_hostname)
+        await tls.do_handshake()
+        self._tls = tls
 
     async def __aenter__(self) -> Connection:
         return self
@@ -433,6 +579,8 @@ async def open_connection(
     *,
     happy_eyeballs_delay: float | None = DEFAULT_DELAY,
     local_address: str | None = None,
+    tls: bool | ssl.SSLContext = False,
+    server_hostname: str | None = None,
 ) -> Connection:
     """Resolve ``host`` and connect to the first of its addresses that answers.
 
@@ -442,14 +590,27 @@ async def open_connection(
     cancelled and its socket closed before this returns. ``None`` tries one address at a
     time. There is no timeout: wrap the call in a deadline of your own.
 
+    With ``tls``, the TLS handshake is part of opening: ``True`` verifies the peer's
+    certificate and host name against the system's CA certificates
+    (:func:`ssl.create_default_context`); an :class:`ssl.SSLContext` is used as it is.
+    ``server_hostname`` (default: ``host``) is the name the certificate must carry.
+
     Raises:
         ConnectError: every attempt failed; ``.attempts`` holds each address's error.
+            Or the TLS handshake failed (a certificate that does not verify, say): its
+            text names the reason.
         TargetError: ``host`` or ``port`` is not valid.
+        TypeError: ``tls`` is not a bool or an SSLContext.
     """
     target = Target.parse((host, port))
     delay = check_seconds(happy_eyeballs_delay, "happy_eyeballs_delay")
     local = check_local_address(local_address)
-    return await _open(target, delay, local, AttemptLog(_now()))
+    context = check_tls(tls)
+    hostname = check_server_hostname(server_hostname) or target.host
+    conn = await _open(target, delay, local, AttemptLog(_now()))
+    if context is not None:
+        await _handshake(conn, target, context, hostname)
+    return conn
 
 
 async def _resolve(target: Target) -> list[AddrInfo]:
@@ -538,6 +699,21 @@ def _close_quietly(sock: Socket, exc: BaseException) -> None:
         exc.add_note(f"closing the socket failed too: {describe_error(close_error)}")
 
 
+async def _handshake(
+    conn: Connection, target: Target, context: ssl.SSLContext, server_hostname: str
+) -> None:
+    """The TLS handshake on a new connection, which is closed if it fails."""
+    try:
+        await conn._start_tls(context, server_hostname)
+    except (OSError, trio.BrokenResourceError) as exc:
+        conn._close()
+        # trio: the ssl error behind SSLStream's BrokenResourceError
+        raise handshake_error(target, _tls_failure(exc), conn.attempts) from exc
+    except BaseException:
+        conn._close()
+        raise
+
+
 async def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) -> None:
     # Bind only the IP and let connect() pick the port, so that local ports can be
     # shared between connections to different peers (Linux's IP_BIND_ADDRESS_NO_PORT).
@@ -618,6 +794,8 @@ async def connect_check_send(
     half_close: bool = True,
     reply_until: bytes | None = None,
     reply_idle_timeout: float | None = None,
+    tls: bool | ssl.SSLContext = False,
+    server_hostname: str | None = None,
 ) -> SendReport:
     """Resolve, connect (racing addresses), check writability, send all; optionally read.
 
@@ -644,6 +822,10 @@ async def connect_check_send(
             wherever the receives split them.
         reply_idle_timeout: stop reading after this many seconds without a byte
             (``"idle"``), like netcat's ``-w`` / ncat's ``-i``; ``None``: no limit.
+        tls: ``True`` or an :class:`ssl.SSLContext` for TLS, as in
+            :func:`open_connection`; a certificate that does not verify is an
+            ``"error"`` report naming the reason.
+        server_hostname: the name the certificate must carry (default: the host).
 
     Returns:
         A :class:`SendReport` with status ``"ok"``, ``"error"`` or ``"timeout"``; with
@@ -652,8 +834,8 @@ async def connect_check_send(
 
     Raises:
         TargetError: the target is not valid.
-        TypeError: the payload is not bytes-like or a readable binary file, or a flag
-            is not a bool.
+        TypeError: the payload is not bytes-like or a readable binary file, a flag is
+            not a bool, or ``tls`` is not a bool or an SSLContext.
         ValueError: a negative, NaN or unusably large timeout, delay or size.
     """
     parsed = Target.parse(target)
@@ -665,6 +847,8 @@ async def connect_check_send(
         half_close=half_close,
         reply_until=reply_until,
         reply_idle_timeout=reply_idle_timeout,
+        tls=tls,
+        server_hostname=server_hostname,
     )
     data = check_payload_or_file(payload)
     return await _workflow(parsed, data, options, ReportBuilder(parsed, _now()))
@@ -687,6 +871,11 @@ async def _workflow_steps(
         conn = await _open(target, options.delay, None, report)
         try:
             report.address = conn.remote_address
+            if options.tls is not None:
+                report.tls_at = _now()
+                hostname = options.server_hostname or target.host
+                await _handshake(conn, target, options.tls, hostname)
+                report.tls_version, report.tls_cipher = conn.tls_version, conn.tls_cipher
             report.check_at = _now()
             await conn.wait_writable()
             report.send_at = _now()
@@ -747,6 +936,7 @@ async def send_to_many(
     happy_eyeballs_delay: float | None = DEFAULT_DELAY,
     read_reply: bool = False,
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+    tls: bool | ssl.SSLContext = False,
     fail_fast: bool = False,
     on_report: Callable[[SendReport], object] | None = None,
 ) -> list[SendReport]:
@@ -756,15 +946,17 @@ async def send_to_many(
     reports come back one per target, in input order; a failing target never disturbs
     the others, unless ``fail_fast`` is set: then the first report that is not ``"ok"``
     cancels the rest, whose reports say ``"cancelled"``. ``on_report`` is called with
-    each report as it completes.
+    each report as it completes. With ``tls``, each target's certificate must carry its
+    host name.
 
     Raises:
         TargetError: a target is not valid (nothing is sent).
-        TypeError: the payload is not bytes-like, or ``on_report`` is not callable.
+        TypeError: the payload is not bytes-like, ``on_report`` is not callable, or
+            ``tls`` is not a bool or an SSLContext.
         ValueError: a negative or NaN timeout or delay, or a size below one.
     """
     parsed = parse_targets(targets)
-    options = Options.check(timeout, happy_eyeballs_delay, read_reply, max_reply_bytes)
+    options = Options.check(timeout, happy_eyeballs_delay, read_reply, max_reply_bytes, tls=tls)
     data = check_payload(payload)
     limit = check_count(max_concurrency, "max_concurrency")
     callback = check_callback(on_report, "on_report")

@@ -20,6 +20,12 @@ the code under test. Modes:
 - ``trickle``: sends back what it reads one byte per ``send()``, ``slow_interval``
   seconds apart; closes its side after the client's end of stream, once all is sent.
 
+With ``tls=`` (a server-side :class:`ssl.SSLContext`, such as one from
+:func:`tls_server_context`), ``sink``, ``echo`` and ``slow`` speak TLS: they count and
+echo the plaintext, take a TCP end of stream with or without a close_notify alert as the
+client's end of stream, and send a close_notify before they close. A plain ``sink`` is
+also a TLS server that never answers a handshake.
+
 Every server binds loopback by default, port 0 unless told otherwise, and counts what it
 received, so a test can check that bytes received equal bytes sent. Out of file
 descriptors (EMFILE on accept), a server stops accepting for ``ACCEPT_BACKOFF`` seconds
@@ -37,13 +43,19 @@ import contextlib
 import errno
 import selectors
 import socket
+import ssl
 import struct
 import threading
 import time
 from types import TracebackType
-from typing import Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 from .._addresses import format_address
+
+if TYPE_CHECKING:
+    import datetime
+
+    import trustme
 
 __all__ = [
     "MODES",
@@ -52,6 +64,7 @@ __all__ = [
     "blackhole_listener",
     "ipv6_loopback",
     "refusing_socket",
+    "tls_server_context",
 ]
 
 Mode: TypeAlias = Literal["sink", "echo", "slow", "reset", "blackhole", "hold", "trickle"]
@@ -68,6 +81,11 @@ _SELECT_INTERVAL: Final = 0.05  # seconds between checks for close()
 # one client gave up: retrying at once fails the same way, and the listener stays
 # readable, so a select loop would spin at 100% CPU until an fd frees.
 _OUT_OF_RESOURCES: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+TLS_MODES: Final[tuple[Mode, ...]] = ("sink", "echo", "slow")
+# With TLS, read at least one whole record (2**14 bytes of plaintext, RFC 8446 section
+# 5.1) per recv, and write at most one: what the ssl module decrypted and holds back
+# would not wake the selector, and a write it refused must be retried with the same bytes.
+_TLS_RECORD: Final = 16384  # bytes
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -98,6 +116,28 @@ def refusing_socket(host: str = "127.0.0.1") -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def tls_server_context(
+    ca: trustme.CA, *identities: str, not_after: datetime.datetime | None = None
+) -> ssl.SSLContext:
+    """A server-side context with a certificate from the test CA ``ca`` (``trustme``).
+
+    ``identities`` are the names and IP addresses the certificate is for (default:
+    ``127.0.0.1``, ``::1`` and ``localhost``); ``not_after`` (a ``datetime``) makes it
+    expire, for tests of an expired certificate. A client trusts it with
+    ``ca.configure_trust(context)``, or with ``ca.cert_pem.write_to_path(path)`` and
+    ``--cafile path``.
+    """
+    names = identities or ("127.0.0.1", "::1", "localhost")
+    cert = ca.issue_cert(*names, not_after=not_after)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    # A TCP end of stream without close_notify is the client's end of stream, as HTTPS
+    # servers take it. Without this, OpenSSL 3 answers it with a fatal decode_error
+    # alert, which would end a reply to a client that half-closed.
+    context.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
+    cert.configure_cert(context)
+    return context
 
 
 def blackhole_listener(host: str = "127.0.0.1", port: int = 0) -> list[socket.socket]:
@@ -136,6 +176,7 @@ class LoopbackServer:
         slow_interval: seconds a ``slow`` server waits between reads.
         backlog: the accept queue's length (the kernel caps it at somaxconn); a burst
             of connections larger than this has SYNs dropped and waits for a retransmit.
+        tls: a server-side context: speak TLS (``sink``, ``echo`` and ``slow`` only).
 
     Attributes:
         bytes_received: bytes read from all connections so far.
@@ -156,12 +197,16 @@ class LoopbackServer:
         slow_chunk: int = 16384,
         slow_interval: float = 0.001,
         backlog: int = 1024,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         if not host.strip():
             # The empty address means every interface: a test server must not do that.
             raise ValueError(f"host must be an address to bind, such as 127.0.0.1; got {host!r}")
+        if tls is not None and mode not in TLS_MODES:
+            raise ValueError(f"tls works with modes {', '.join(TLS_MODES)}; got {mode!r}")
+        self.tls = tls
         if reset_after < 0:
             raise ValueError(f"reset_after must be >= 0, got {reset_after!r}")
         self.mode = mode
@@ -295,7 +340,10 @@ class LoopbackServer:
                     return
                 continue  # e.g. ECONNABORTED: the client gave up already
             conn.setblocking(False)
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
             peers[conn] = _Peer()
+            peers[conn].handshaking = self.tls is not None
             selector.register(conn, selectors.EVENT_READ, "peer")
             with self._changed:
                 self.connections += 1
@@ -309,6 +357,8 @@ class LoopbackServer:
         events: int,
     ) -> None:
         peer = peers[conn]
+        if peer.handshaking and not self._handshake(selector, peers, conn, peer):
+            return
         if events & selectors.EVENT_WRITE and peer.outgoing:
             self._flush(conn, peer)
         if events & selectors.EVENT_READ and not self._echo_full(peer):
@@ -317,9 +367,11 @@ class LoopbackServer:
                 size = min(size, ECHO_BUFFER - len(peer.outgoing))
             if self.mode == "reset":
                 size = min(size, self.reset_after - peer.received) or 1
+            if self.tls is not None:
+                size = max(size, _TLS_RECORD)
             try:
                 data = conn.recv(size)
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 data = None
             except OSError:
                 data = b""
@@ -359,13 +411,40 @@ class LoopbackServer:
     def _echo_full(self, peer: _Peer) -> bool:
         return self.mode in _ECHOING and len(peer.outgoing) >= ECHO_BUFFER
 
+    def _handshake(
+        self,
+        selector: selectors.BaseSelector,
+        peers: dict[socket.socket, _Peer],
+        conn: socket.socket,
+        peer: _Peer,
+    ) -> bool:
+        # The server's side of a TLS handshake, one step per readiness; True once done.
+        assert isinstance(conn, ssl.SSLSocket)
+        try:
+            conn.do_handshake()
+        except ssl.SSLWantReadError:
+            wanted = selectors.EVENT_READ
+        except ssl.SSLWantWriteError:
+            wanted = selectors.EVENT_WRITE
+        except OSError:  # the client refused our certificate, or went away
+            self._drop(selector, peers, conn)
+            return False
+        else:
+            peer.handshaking = False
+            return True
+        if wanted != peer.events:
+            peer.events = wanted
+            selector.modify(conn, wanted, "peer")
+        return False
+
     def _flush(self, conn: socket.socket, peer: _Peer) -> None:
         if self.mode == "trickle":
             self._trickle(conn, peer)
             return
         try:
-            sent = conn.send(peer.outgoing)
-        except (BlockingIOError, InterruptedError):
+            size = len(peer.outgoing) if self.tls is None else _TLS_RECORD
+            sent = conn.send(peer.outgoing[:size])
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             return
         except OSError:
             peer.outgoing.clear()
@@ -397,14 +476,20 @@ class LoopbackServer:
         conn: socket.socket,
     ) -> None:
         selector.unregister(conn)
-        del peers[conn]
+        peer = peers.pop(conn)
+        if isinstance(conn, ssl.SSLSocket) and not peer.handshaking:
+            # Our close_notify, so that the client reads a clean end of stream. The
+            # first SSL_shutdown() sends it; waiting for the client's is not our job.
+            with contextlib.suppress(OSError):
+                conn.unwrap()
         conn.close()
 
 
 class _Peer:
-    __slots__ = ("eof", "events", "outgoing", "received")
+    __slots__ = ("eof", "events", "handshaking", "outgoing", "received")
 
     def __init__(self) -> None:
+        self.handshaking = False
         self.received = 0
         self.outgoing = bytearray()
         self.eof = False
