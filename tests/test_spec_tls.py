@@ -22,6 +22,7 @@ from trio_sockets.testing import LoopbackServer
 from trio_sockets.testing.servers import tls_server_context
 
 PAYLOAD = b"connect, check, send, over TLS\n" * 100
+MARKED = PAYLOAD + b"END"  # the marker comes once, at the very end
 
 
 @pytest.fixture(scope="module")
@@ -271,6 +272,36 @@ def test_the_reply_over_tls(port: Port, tls_echo: LoopbackServer, client: Any) -
     assert (report.status, report.error) == ("ok", None)
     assert report.reply == payload
     assert report.bytes_sent == len(payload)
+    assert_tls_reported(report)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("options", "reply_end", "reply"),
+    [
+        ({}, "eof", MARKED),
+        ({"max_reply_bytes": 100}, "limit", MARKED[:100]),
+        ({"half_close": False, "reply_until": b"END"}, "until", MARKED),
+        ({"half_close": False, "reply_idle_timeout": 0.2}, "idle", MARKED),
+    ],
+)
+def test_the_reply_modes_over_tls(
+    port: Port,
+    tls_echo: LoopbackServer,
+    client: ssl.SSLContext,
+    options: dict[str, Any],
+    reply_end: str,
+    reply: bytes,
+) -> None:
+    async def main() -> Any:
+        return await port.module.connect_check_send(
+            tls_echo.target, MARKED, tls=client, read_reply=True, **options
+        )
+
+    report = port.run(main)
+    assert (report.status, report.error, report.reply_end) == ("ok", None, reply_end)
+    assert report.reply == reply
+    assert report.bytes_sent == len(MARKED)
     assert_tls_reported(report)
 
 
