@@ -19,6 +19,7 @@ import looptime
 import pytest
 import trio
 import trio.testing
+from conftest import Port
 
 import trio_sockets.testing
 from trio_sockets import asyncio_port
@@ -322,3 +323,29 @@ async def test_unscripted_address_is_refused_at_once(
         sock.close()
         assert sock.fileno() == -1
         assert net.default.outcome == "refuse"
+
+
+# --------------------------------------------------------------------------------------
+# Every port, in real time (uvloop has no virtual clock, but the fake works there too)
+# --------------------------------------------------------------------------------------
+
+
+def test_the_fake_network_in_real_time(port: Port) -> None:
+    async def main() -> None:
+        with port.FakeNetwork() as net:
+            net.add_host("example.test", "2001:db8::1", "192.0.2.1")
+            net.script(("2001:db8::1", 80), outcome="refuse")
+            net.script(("192.0.2.1", 80), max_send=3)  # echoes
+            report = await port.module.connect_check_send(
+                "example.test:80", b"0123456789", read_reply=True
+            )
+            assert (report.status, report.reply, report.bytes_sent) == ("ok", b"0123456789", 10)
+            assert [(a.address[0], a.outcome) for a in report.attempts] == [
+                ("2001:db8::1", "failed"),
+                ("192.0.2.1", "connected"),
+            ]
+            assert [s.connect_state for s in net.sockets] == ["refused", "connected"]
+            assert net.sockets[1].sends == [3, 3, 3, 1]
+            assert net.open_sockets() == []
+
+    port.run(main)
