@@ -20,7 +20,7 @@ from rich.console import Console
 
 from trio_sockets import demo
 from trio_sockets.cli import main
-from trio_sockets.demo import _kit, _render
+from trio_sockets.demo import _code, _kit, _render
 from trio_sockets.demo._scenarios import (
     CANCEL_AFTER,
     FAIL_FAST_TIMEOUT,
@@ -231,3 +231,70 @@ def test_every_column_and_contestant_fits_the_terminal(
         label = demo.LABELS[name]
         assert label in text or label.replace(", ", ",\n") in text, label
     assert "tasks still running" in text  # the one-line reason under the table
+
+
+# --------------------------------------------------------------------------------------
+# --code
+# --------------------------------------------------------------------------------------
+
+
+def test_differing_lines_ignore_indentation_only() -> None:
+    left = ["def f():", "    with trio.move_on_after(1):", "        x = 1", "    return x"]
+    right = ["def f():", "    async with asyncio.timeout(1):", "            x = 1", "    return x"]
+    assert _code.differing(left, right) == ({1}, {1})
+
+
+def test_long_runs_of_shared_lines_are_folded_with_context() -> None:
+    same = [f"line {n}" for n in range(20)]
+    hidden_left, hidden_right = _code.folded(["a", *same], ["b", *same])
+    assert hidden_left == set(range(1 + _code.CONTEXT, 21 - _code.CONTEXT))
+    assert hidden_right == hidden_left
+
+
+def _marked_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if "▌" in line]
+
+
+@pytest.mark.timeout(30)
+def test_demo_code_shows_both_ports_sources_with_the_differences_marked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = main(["demo", "fail-fast", "--code"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    trio_source, asyncio_source = _code.source_of("send_to_many")
+    assert trio_source.found and asyncio_source.found
+    assert "trio: send_to_many" in out and "asyncio: send_to_many" in out
+    marked = _marked_lines(out)
+    ours, theirs = _code.differing(trio_source.lines, asyncio_source.lines)
+    assert ours and theirs  # the ports differ here, or there would be no lesson
+    for lines, index in ((trio_source.lines, min(ours)), (asyncio_source.lines, min(theirs))):
+        text = lines[index].strip()[:40]
+        assert any(text in line for line in marked), text
+    # A line the two ports share is shown unmarked.
+    assert "async def send_to_many(" in out
+    assert not any("async def send_to_many(" in line for line in marked)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("width", [80, 200])
+def test_code_listing_side_by_side_only_when_wide(width: int) -> None:
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(_code.Listing(["_workflow"]))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width
+    titles = [line for line in text.splitlines() if "_workflow" in line and ":" in line]
+    side_by_side = any("trio:" in line and "asyncio:" in line for line in titles)
+    assert side_by_side == (width >= _code.SIDE_BY_SIDE_WIDTH)
+
+
+def test_code_listings_show_each_function_once() -> None:
+    listings = _code.Listings([("send_to_many",), ("send_to_many", "_open")])
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(listings(0))
+    first = console.export_text()
+    console.print(listings(1))
+    second = console.export_text()
+    assert "trio: send_to_many" in first
+    assert "trio: send_to_many" not in second and "shown above" in second
+    assert "trio: _open" in second

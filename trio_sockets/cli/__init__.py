@@ -77,6 +77,7 @@ def _demo(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from ..demo import _render
+    from ..demo._code import Listings
 
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
@@ -112,7 +113,8 @@ def _demo(args: argparse.Namespace) -> int:
         # A file or a pipe gets the width of a terminal that fits every column.
         wide = None if sys.stdout.isatty() else 100
         console = Console(width=wide, highlight=False)
-        _render.print_demo(console, results, contestants)
+        code = Listings([s.code for s in scenarios]) if args.code else None
+        _render.print_demo(console, results, contestants, code)
         console.print(
             f"\n{len(results)} scenario{'s' if len(results) > 1 else ''}, "
             f"{len(contestants)} contestants, in {elapsed:.1f} s"
@@ -307,6 +309,12 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "scenarios", nargs="*", metavar="SCENARIO", help=f"scenarios to run (default: all): {names}"
     )
     demo.add_argument("--json", action="store_true", help="print one JSON object, no table")
+    demo.add_argument(
+        "--code",
+        action="store_true",
+        help="under each scenario, the Trio and asyncio source it exercises, the "
+        "differing lines marked",
+    )
     demo.add_argument(
         "--uvloop",
         action="store_true",

@@ -80,7 +80,7 @@ class Scenario:
     title: str
     lesson: str
     body: Body
-    code: tuple[str, ...] = ("connect_check_send",)
+    code: tuple[str, ...] = ("connect_check_send",)  # as in the ports: "Connection.send_all"
     sndbuf: int | None = None
 
 
@@ -93,7 +93,7 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         "nursery's scope; asyncio's winner stops its TaskGroup. open_connection and "
         "create_connection try one address at a time, by default.",
         happy_eyeballs,
-        ("open_connection", "_race"),
+        ("_race",),
     ),
     Scenario(
         "all-refused",
@@ -102,7 +102,7 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         "the caller gets one ConnectError listing every attempt, in both ports. "
         "create_connection raises the last error alone.",
         all_refused,
-        ("_race",),
+        ("_open",),
     ),
     Scenario(
         "deadline",
@@ -111,7 +111,7 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         "hung connect is cancelled, its socket closed, and the report says which phase "
         "ran out of time. wait_for and a socket timeout keep this deadline too.",
         deadline,
-        ("connect_check_send",),
+        ("_workflow",),
     ),
     Scenario(
         "backpressure",
@@ -120,7 +120,7 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         "in Trio, an await in asyncio, where a deadline or a cancellation could stop it "
         "with bytes_sent exact. drain() and sendall() respect the reader's pace too.",
         backpressure,
-        ("Connection.send_all",),
+        ("Connection._send_view",),
         sndbuf=SMALL_SNDBUF,
     ),
     Scenario(
@@ -130,7 +130,7 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         "kernel accepted. That is more than the peer read: only an application-level "
         "acknowledgement can tell what arrived. drain() and sendall() raise without a count.",
         reset,
-        ("Connection.send_all",),
+        ("Connection._send_view",),
     ),
     Scenario(
         "fan-out",

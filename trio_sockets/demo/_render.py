@@ -113,25 +113,25 @@ def print_demo(
     console: Console,
     scenarios: Sequence[dict[str, Any]],
     contestants: Sequence[str],
-    code: Callable[[str], RenderableType | None] | None = None,
+    code: Callable[[int], RenderableType] | None = None,
 ) -> None:
     """Each scenario: its title and lesson, the table, and one line per contestant.
 
-    ``code``, if given, is asked for each scenario's source listing (``demo --code``).
+    ``code``, if given, is called with each scenario's index for its source listing
+    (``demo --code``).
     """
     console.print(Text("trio-sockets demo: the same trouble, four ways", style="bold"))
     console.print(Text(CAPTION, style="dim"))
-    for scenario in scenarios:
+    for index, scenario in enumerate(scenarios):
         console.print()
         console.rule(Text(f"{scenario['name']}: {scenario['title']}", style="bold"), align="left")
         console.print(Text(scenario["lesson"]))
         console.print()
         console.print(scenario_table(scenario, contestants))
         console.print(_notes(scenario, contestants))
-        listing = code(scenario["name"]) if code is not None else None
-        if listing is not None:
+        if code is not None:
             console.print()
-            console.print(listing)
+            console.print(code(index))
 
 
 def render_plot(scenarios: Sequence[dict[str, Any]], ports: Sequence[str], path: Path) -> None:
