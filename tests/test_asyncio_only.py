@@ -158,36 +158,8 @@ def test_notify_closing_wakes_waiter_and_unregisters_before_close(run: Runner) -
 
 
 # --------------------------------------------------------------------------------------
-# move_on_after, CancelScope, CapacityLimiter
+# CancelScope, CapacityLimiter
 # --------------------------------------------------------------------------------------
-
-
-def test_move_on_after_fires_and_reports(run: Runner) -> None:
-    async def main() -> None:
-        async with tools.move_on_after(0.01) as scope:
-            await asyncio.Event().wait()
-        assert scope.cancelled_caught
-        async with tools.move_on_after(None) as scope:
-            loop = asyncio.get_running_loop()
-            if hasattr(loop, "_scheduled"):
-                assert not loop._scheduled  # no deadline, no timer
-        assert not scope.cancelled_caught
-
-    run(main)
-
-
-def test_move_on_after_does_not_eat_outside_cancel(run: Runner) -> None:
-    async def main() -> None:
-        async def body() -> None:
-            async with tools.move_on_after(0):
-                asyncio.current_task().cancel()  # type: ignore[union-attr]
-                await asyncio.sleep(0)
-
-        task = asyncio.create_task(body())
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    run(main)
 
 
 def test_cancel_scope_swallows_only_its_own_cancel(run: Runner) -> None:

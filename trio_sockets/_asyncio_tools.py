@@ -5,8 +5,6 @@ primitive and asyncio has none, the missing piece lives here, small and document
 that the port itself reads like the Trio original:
 
 - :class:`BusyResourceError` and :class:`ClosedResourceError`, the misuse errors;
-- :func:`move_on_after`, a deadline that reports whether it fired instead of raising
-  (built on :func:`asyncio.timeout`);
 - :class:`CapacityLimiter`, with ``acquire_on_behalf_of`` / ``release_on_behalf_of``
   (built on :class:`asyncio.Semaphore`);
 - :class:`CancelScope`, a region of one task that can be cancelled from another task and
@@ -19,7 +17,6 @@ that the port itself reads like the Trio original:
 from __future__ import annotations
 
 import asyncio
-import math
 import socket
 from types import TracebackType
 from typing import Any, Final, TypeAlias
@@ -30,8 +27,6 @@ __all__ = [
     "CapacityLimiter",
     "ClosedResourceError",
     "ClosingSocket",
-    "MoveOnAfter",
-    "move_on_after",
     "notify_closing",
     "wait_readable",
     "wait_writable",
@@ -61,55 +56,6 @@ class ClosedResourceError(RuntimeError):
 # --------------------------------------------------------------------------------------
 # Deadlines and cancellation
 # --------------------------------------------------------------------------------------
-
-
-class MoveOnAfter:
-    """The object :func:`move_on_after` returns: an ``asyncio.Timeout`` that moves on.
-
-    Attributes:
-        cancelled_caught: true once the deadline passed and the body was cancelled.
-    """
-
-    __slots__ = ("_timeout", "cancelled_caught")
-
-    def __init__(self, when: float | None) -> None:
-        self._timeout = asyncio.timeout_at(when)
-        self.cancelled_caught = False
-
-    async def __aenter__(self) -> MoveOnAfter:
-        await self._timeout.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        try:
-            await self._timeout.__aexit__(exc_type, exc, tb)
-        except TimeoutError:
-            # asyncio.Timeout raises TimeoutError only when its own cancellation came out
-            # of the body and nobody else asked for one (it counts with Task.uncancel()),
-            # so a cancellation from outside is never mistaken for the deadline.
-            self.cancelled_caught = True
-            return True
-        return False
-
-
-def move_on_after(seconds: float | None) -> MoveOnAfter:
-    """Trio's ``move_on_after`` for asyncio: ``async with move_on_after(s) as scope:``.
-
-    When the deadline passes, the body is cancelled and the block is left quietly, with
-    ``scope.cancelled_caught`` set, instead of raising ``TimeoutError`` as
-    :func:`asyncio.timeout` does. ``None`` or ``math.inf`` means no deadline, and then no
-    timer is scheduled at all. A cancellation from outside still propagates.
-    """
-    if seconds is None or math.isinf(seconds):
-        return MoveOnAfter(None)
-    if math.isnan(seconds) or seconds < 0:
-        raise ValueError(f"seconds must be a non-negative number or None, got {seconds!r}")
-    return MoveOnAfter(asyncio.get_running_loop().time() + seconds)
 
 
 class CancelScope:

@@ -4,8 +4,9 @@ Every concurrent piece here lives inside a task group or a timeout: the happy-ey
 race is a ``TaskGroup`` whose winner cancels its siblings, the deadline of a workflow is an
 ``asyncio.timeout``, and the fan-out is a ``TaskGroup`` paced by a capacity limiter. This
 is ``trio_port.py``, line for line, in asyncio; ``diff`` the two to see what the model
-changes. What asyncio lacks (a ``move_on_after``, a capacity limiter, cancelling siblings,
-a safe ``wait_writable``) is in ``_asyncio_tools.py``.
+changes. asyncio has no ``move_on_after``: its deadline is ``asyncio.timeout``, which
+raises ``TimeoutError``. What it lacks (a capacity limiter, cancelling a region from
+another task, a safe ``wait_writable``) is in ``_asyncio_tools.py``.
 """
 
 from __future__ import annotations
