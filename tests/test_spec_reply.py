@@ -8,8 +8,10 @@ our sending side stays open, as netcat's does by default.
 
 from __future__ import annotations
 
+import errno
 import math
 import mmap
+import os
 import time
 import tracemalloc
 from typing import Any
@@ -263,3 +265,19 @@ def test_receive_some_checks_its_size(port: Port, size: int) -> None:
                     await conn.receive_some(size)
 
         port.run(main)
+
+
+@pytest.mark.timeout(5)
+def test_the_kernels_timeout_is_an_error_not_idle_nor_the_deadline(
+    port: Port, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ETIMEDOUT from a receive is a TimeoutError, which is also what asyncio's deadlines
+    # raise: it must be reported as the error it is.
+    async def timed_out(self: Any, buffer: memoryview) -> int:
+        raise TimeoutError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT))
+
+    monkeypatch.setattr(port.module.Connection, "_receive_into", timed_out)
+    with LoopbackServer("echo") as server:
+        report = run_workflow(port, server, b"ping", timeout=5, reply_idle_timeout=5)
+    assert (report.status, report.reply_end, report.reply) == ("error", None, b"")
+    assert report.error == f"TimeoutError: [Errno {errno.ETIMEDOUT}] Connection timed out"

@@ -342,3 +342,27 @@ def test_a_shared_file_must_be_seekable() -> None:
     with file, pytest.raises(TypeError, match="payload file must be seekable"):
         check_payload_or_file(file, shared=True)
     writer.join()
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", ["file", "bytesio"])
+def test_a_failed_send_file_counts_exactly(port: Port, tmp_path: Path, kind: str) -> None:
+    size = 64 << 20
+    if kind == "file":
+        with (tmp_path / "big").open("wb") as out:
+            out.truncate(size)
+        file: BinaryIO = (tmp_path / "big").open("rb")
+    else:
+        file = io.BytesIO(bytes(size))
+    with file, LoopbackServer("reset", reset_after=65536) as server:
+
+        async def main() -> None:
+            async with await port.module.open_connection(*server.address) as conn:
+                with pytest.raises(port.module.SendError) as info:
+                    await conn.send_file(file)
+                assert info.value.bytes_sent == conn.bytes_sent
+                assert 0 < conn.bytes_sent < size
+                assert file.tell() == conn.bytes_sent
+                assert f"send failed after {conn.bytes_sent} bytes" in str(info.value)
+
+        port.run(main)
