@@ -9,8 +9,10 @@ are synchronous: they start their loopback servers, then hand an async function 
 
 A :class:`Port` gives the module under test and the few framework-neutral helpers the
 spec needs: a sleep, deadlines, an event, a thread hop to wait on a server, running
-tasks side by side, cancelling a call from outside, and a fake resolver installed
-through each framework's own hook.
+tasks side by side, cancelling a call from outside, a fake resolver installed
+through each framework's own hook, the framework's scripted fake network
+(``port.FakeNetwork``) and a virtual clock (``port.run(main, virtual=True)``: Trio's
+``MockClock``, a ``looptime`` loop on asyncio; uvloop has none, so those runs skip).
 
 Every spec test is also checked for leaks: the process's open file descriptors must
 come back to where they were (every socket closed), no socket may be left for the
