@@ -249,6 +249,19 @@ class AsyncioFakeSocket(_stdlib_socket.socket):
             self._stall()
         return count
 
+    def sendmsg(self, buffers: Iterable[Buffer], *rest: Any) -> int:
+        """:meth:`send` of the buffers joined (asyncio's transports write with it, 3.12+)."""
+        if any(rest[:1]) or any(rest[2:]):
+            raise oserror(errno.EOPNOTSUPP)  # no ancillary data or address on a fake
+        return self.send(b"".join(buffers), *rest[1:2])
+
+    def sendall(self, data: Buffer, flags: int = 0, /) -> None:
+        """:meth:`send` until every byte is taken (``BlockingIOError`` once none is)."""
+        with memoryview(data) as raw, raw.cast("B") as view:
+            sent = 0
+            while sent < len(view):
+                sent += self.send(view[sent:], flags)
+
     def recv(self, bufsize: int, flags: int = 0, /) -> bytes:
         """Return up to ``bufsize`` bytes the peer sent (``BlockingIOError`` if none yet).
 

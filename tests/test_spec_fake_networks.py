@@ -1,9 +1,10 @@
-"""The fake networks themselves: ``FakeNetwork`` (Trio) and ``AsyncioFakeNetwork``.
+"""Spec: ``trio_sockets.testing``'s fake networks themselves, Trio's and asyncio's.
 
-How each is installed and removed, what its sockets do outside a workflow, how scripts
-are checked, and that the package docstring's two examples run as written. The
-workflows over the fake networks are tested in ``test_spec_race_table.py`` and
-``test_spec_scripted_send.py``, on every port.
+How each is installed and removed, what its sockets do outside a workflow (asyncio's
+own streams included), how scripts are checked, that the package docstring's two
+examples run as written, and the fake network on every port in real time. The
+workflows over the fake networks are tested in ``test_spec_race_table.py``,
+``test_spec_scripted_connect.py`` and ``test_spec_scripted_send.py``.
 """
 
 from __future__ import annotations
@@ -104,6 +105,25 @@ def test_asyncio_streams_race_over_the_fake_network() -> None:
             assert [s.connect_state for s in net.sockets] == ["cancelled", "connected"]
             assert net.open_sockets() == []
             assert net.received(("192.0.2.1", 80)) == b"ping"
+
+    run_virtual(main)
+
+
+def test_asyncio_streams_write_through_the_script() -> None:
+    # A partial send leaves the rest in the transport's buffer, which it writes later
+    # (with sendmsg on Python 3.12+): every byte still goes through the script.
+    async def main() -> None:
+        with AsyncioFakeNetwork() as net:
+            net.script(("192.0.2.1", 80), max_send=3, reply=b"")
+            reader, writer = await asyncio.open_connection("192.0.2.1", 80)
+            writer.write(b"0123456789")
+            await writer.drain()
+            writer.write_eof()
+            assert await reader.read() == b""  # the peer closed after our end of stream
+            writer.close()
+            await writer.wait_closed()
+            assert net.sockets[0].sends == [3, 3, 3, 1]
+            assert net.received(("192.0.2.1", 80)) == b"0123456789"
 
     run_virtual(main)
 
