@@ -441,8 +441,10 @@ class Connection:  # asyncio: no stream interface to subclass; the same methods
         """Receive up to ``max_bytes`` (None: 64 KiB); ``b""`` means the peer closed its side.
 
         Raises:
+            ValueError: ``max_bytes`` is below 1 or above ``MAX_BYTES`` (1 GiB).
             BusyError: another task is receiving on this connection.
-            ClosedError: the connection is closed.
+            ClosedError: the connection is closed, also when its socket was closed
+                behind its back, or while this call waited.
         """
         max_bytes = check_count(
             DEFAULT_RECEIVE_BYTES if max_bytes is None else max_bytes, "max_bytes", MAX_BYTES
