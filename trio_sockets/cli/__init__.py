@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -27,13 +28,14 @@ from typing import Any, Final, NoReturn
 from .. import __version__
 from .._addresses import format_address
 from .._checks import DEFAULT_MAX_REPLY_BYTES, DEFAULT_TIMEOUT
-from ..testing.servers import MODES, LoopbackServer
+from ..testing.servers import MODES, TLS_MODES, LoopbackServer
 
 __all__ = ["build_parser", "main"]
 
 PROG: Final = "trio-sockets"
 PLOT_HINT: Final = "pip install 'trio-sockets[plot]'"
 UVLOOP_HINT: Final = "pip install 'trio-sockets[uvloop]'"
+TLS_HINT: Final = "pip install 'trio-sockets[tls]'"
 
 
 def _fail(command: str, message: str) -> int:
@@ -225,9 +227,20 @@ def _serve(args: argparse.Namespace) -> int:
             f"--host {args.host!r} would listen on every interface; give an address, "
             "such as 127.0.0.1 (the default, loopback)",
         )
+    tls: _ThrowawayTLS | None = None
+    if args.tls:
+        if args.mode not in TLS_MODES:
+            return _fail("serve", f"--tls works with {', '.join(TLS_MODES)}, not {args.mode!r}")
+        if importlib.util.find_spec("trustme") is None:
+            return _fail("serve", f"--tls needs trustme, which is not installed: {TLS_HINT}")
+        tls = _ThrowawayTLS(args.host)
     try:
-        server = LoopbackServer(args.mode, args.host, args.port)
+        server = LoopbackServer(
+            args.mode, args.host, args.port, tls=None if tls is None else tls.context
+        )
     except OSError as exc:
+        if tls is not None:
+            tls.close()
         print(
             f"{PROG} serve: cannot listen on {format_address((args.host, args.port))}: {exc}",
             file=sys.stderr,
@@ -244,8 +257,16 @@ def _serve(args: argparse.Namespace) -> int:
         # The signal may come as soon as the line is out: be ready for it before that.
         with server, contextlib.suppress(KeyboardInterrupt):
             print(f"listening on {server.target}", flush=True)
+            if tls is not None:
+                print(f"TLS certificate from a throwaway CA: {tls.ca_path}", flush=True)
+                print(
+                    f"try: {PROG} send {server.target} --tls --cafile {tls.ca_path} --data hi",
+                    flush=True,
+                )
             threading.Event().wait()  # only a signal ends this
     finally:
+        if tls is not None:
+            tls.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     print(
@@ -253,6 +274,29 @@ def _serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+class _ThrowawayTLS:
+    """A CA made for this run (``trustme``), a certificate for ``host``, the CA in a file.
+
+    The CA file lives in a temporary directory, removed by :meth:`close`, so that
+    ``send --tls --cafile`` can trust this server and nothing else ever does.
+    """
+
+    def __init__(self, host: str) -> None:
+        import trustme
+
+        from ..testing.servers import tls_server_context
+
+        ca = trustme.CA()
+        names = (host, "localhost") if host != "localhost" else (host,)
+        self.context = tls_server_context(ca, *names)
+        self._directory = tempfile.TemporaryDirectory(prefix="trio-sockets-serve-")
+        self.ca_path = os.path.join(self._directory.name, "ca.pem")
+        ca.cert_pem.write_to_path(self.ca_path)
+
+    def close(self) -> None:
+        self._directory.cleanup()
 
 
 # --------------------------------------------------------------------------------------
@@ -403,6 +447,23 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the reply's bytes, unchanged, to FILE (implies --reply)",
     )
+    send.add_argument(
+        "--tls",
+        action="store_true",
+        help="speak TLS; the server's certificate and host name are verified against the "
+        "system's CA certificates (or --cafile's)",
+    )
+    send.add_argument(
+        "--cafile",
+        metavar="PATH",
+        help="trust the CA certificates in PATH (PEM) instead of the system's (implies --tls)",
+    )
+    send.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify the server's certificate or host name (implies --tls); a "
+        "warning says so every time",
+    )
     send.add_argument("--json", action="store_true", help="print the report as JSON")
     send.epilog = (
         "Without --data or --file, the payload is read from standard input. --timeout "
@@ -423,6 +484,12 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--port", type=_port_number, default=0, help="port to bind (default: 0, any free port)"
+    )
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        help=f"speak TLS ({', '.join(TLS_MODES)}), with a certificate from a throwaway CA "
+        f"whose file is printed, for send --tls --cafile FILE; needs trustme: {TLS_HINT}",
     )
     serve.set_defaults(func=_serve)
 

@@ -20,7 +20,7 @@ __all__ = ["WIDTH", "report_text"]
 WIDTH: Final = 80  # columns: the text fits a default terminal
 PREVIEW_LINES: Final = 8  # lines of a text reply shown
 PREVIEW_BINARY: Final = 48  # bytes of a binary reply shown, escaped
-_PHASES: Final = ("resolve", "connect", "check", "send", "reply")
+_PHASES: Final = ("resolve", "connect", "tls", "check", "send", "reply")
 _WHY_STOPPED: Final = {
     "eof": "the peer closed",
     "until": "--reply-until matched",
@@ -47,7 +47,15 @@ def report_text(report: SendReport, *, max_reply: int, reply_to: str | None = No
     where = "" if report.address is None else f" ({format_address(report.address)})"
     lines = [f"{report.status}: {report.target}{where}"]
     lines.append(f"  sent {report.bytes_sent} bytes in {report.total_s:.3f} s")
-    shown = _PHASES if report.reply is not None else _PHASES[:-1]
+    shown: tuple[str, ...] = _PHASES if report.reply is not None else _PHASES[:-1]
+    if report.tls_version is None and not report.tls_s:
+        shown = tuple(p for p in shown if p != "tls")
+    else:
+        lines.append(
+            f"  tls: {report.tls_version}, {report.tls_cipher}"
+            if report.tls_version
+            else "  tls: no session (the handshake did not complete)"
+        )
     times = ", ".join(f"{p} {getattr(report, p + '_s'):.3f}" for p in shown)
     lines.extend(_wrap(f"time: {times} s"))
     for attempt in report.attempts:

@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import ssl
 import sys
 from typing import IO, Any
 
@@ -67,6 +68,10 @@ def run_send(args: argparse.Namespace) -> int:
             return _fail(f"cannot read --file {args.file!r}: {exc.strerror or exc}")
         if isinstance(payload, StoppableStream) or args.file not in (None, "-"):
             stack.callback(payload.close)  # type: ignore[union-attr]
+        try:
+            tls = _tls(args)
+        except (OSError, ValueError) as exc:
+            return _fail(f"cannot load --cafile {args.cafile!r}: {exc}")
         options = {
             "timeout": args.timeout,
             "read_reply": args.reply or _implies_reply(args),
@@ -74,6 +79,7 @@ def run_send(args: argparse.Namespace) -> int:
             "half_close": args.half_close,
             "reply_until": args.reply_until,
             "reply_idle_timeout": args.idle_timeout,
+            "tls": tls,
         }
         report = _run(args.backend, target, payload, options)
         status = 0 if report.ok else 1
@@ -83,6 +89,26 @@ def run_send(args: argparse.Namespace) -> int:
         except BrokenPipeError:
             silence_stdout()
         return status
+
+
+def _tls(args: argparse.Namespace) -> bool | ssl.SSLContext:
+    """``tls=`` for the library: False, True (the system's CAs), or a context of our own."""
+    if not (args.tls or args.cafile or args.insecure):
+        return False
+    if args.cafile is None and not args.insecure:
+        return True
+    context = ssl.create_default_context(cafile=args.cafile)
+    if args.insecure:
+        # Said every time, on standard error: a connection that anyone on the path can
+        # read and change must never look like a verified one.
+        print(
+            "trio-sockets send: warning: --insecure: the server's certificate and host name "
+            "are NOT verified; anyone on the path can read and change this connection",
+            file=sys.stderr,
+        )
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _implies_reply(args: argparse.Namespace) -> bool:

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODES",
+    "TLS_MODES",
     "LoopbackServer",
     "Mode",
     "blackhole_listener",
