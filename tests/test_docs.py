@@ -204,10 +204,13 @@ def _command_lines() -> list[tuple[str, list[str]]]:
         if block.info != "console":
             continue
         for offset, line in enumerate(block.code.splitlines(), start=1):
-            if not line.startswith("$ trio-sockets "):
+            if not line.startswith("$ "):
                 continue
-            command = re.split(r"\s[;|&#]|\s*;", line[len("$ ") :], maxsplit=1)[0]
-            found.append((f"{block.id}+{offset}", shlex.split(command)[1:]))
+            shell = line[len("$ ") :].split(" #", 1)[0]  # the comment off
+            for part in re.split(r"\|\|?|;|&&?", shell):  # pipes and lists
+                command = re.split(r"\s\d?>", part.strip(), maxsplit=1)[0]  # redirections
+                if command.startswith("trio-sockets "):
+                    found.append((f"{block.id}+{offset}", shlex.split(command)[1:]))
     return found
 
 
