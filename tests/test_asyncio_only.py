@@ -18,6 +18,7 @@ import pytest
 from trio_sockets import _asyncio_tools as tools
 from trio_sockets import asyncio_port as ap
 from trio_sockets._reports import FAIL_FAST_TEXT
+from trio_sockets.testing import addrinfo
 
 Main = Callable[[], Awaitable[None]]
 Runner = Callable[[Main], None]
@@ -285,9 +286,7 @@ class Script:
         async def getaddrinfo(host: Any, port: Any, **kwargs: Any) -> list[Any]:
             if not str(host).endswith(".test"):  # uvloop's sock_connect resolves too
                 return await real_getaddrinfo(host, port, **kwargs)
-            return [
-                (socket.AF_INET, socket.SOCK_STREAM, 6, "", address) for address in self.addresses
-            ]
+            return addrinfo(*self.addresses)
 
         async def sock_connect(sock: socket.socket, address: Any) -> None:
             self.sockets.append(sock)
