@@ -254,6 +254,32 @@ def test_bytes_sent_over_tls_after_a_deadline_never_exceeds_what_arrives(
         assert server.wait_bytes(report.bytes_sent, timeout=15)
 
 
+@pytest.mark.timeout(20)
+def test_a_send_cancelled_mid_record_breaks_the_session_cleanly(
+    port: Port, ca: trustme.CA, client: ssl.SSLContext
+) -> None:
+    # A record cut short cannot be finished: the peer could decrypt nothing after it.
+    # Like trio.SSLStream, the connection then refuses to send (SendError, no hang), and
+    # still closes without trouble.
+    with LoopbackServer("slow", tls=tls_server_context(ca)) as server:
+
+        async def main() -> tuple[int, str]:
+            conn = await port.module.open_connection(server.host, server.port, tls=client)
+            async with conn:
+                async with port.move_on_after(0.3) as scope:
+                    await conn.send_all(bytes(32 << 20))
+                assert scope.cancelled_caught
+                sent = conn.bytes_sent
+                with pytest.raises(port.module.SendError) as caught:
+                    await conn.send_all(b"more")
+                assert caught.value.bytes_sent == 0
+                return sent, str(caught.value)
+
+        sent, error = port.run(main)
+    assert 0 < sent < 32 << 20 and sent % 16384 == 0
+    assert "the TLS session broke earlier" in error
+
+
 # --------------------------------------------------------------------------------------
 # The reply over TLS, fan-out over TLS
 # --------------------------------------------------------------------------------------
