@@ -192,6 +192,20 @@ def test_tls_of_the_wrong_type_is_a_type_error_before_any_io(port: Port, tls: ob
         assert server.connections == 0
 
 
+@pytest.mark.timeout(10)
+def test_server_hostname_without_tls_is_a_value_error_before_any_io(port: Port) -> None:
+    with LoopbackServer("sink") as server:
+
+        async def main() -> None:
+            with pytest.raises(ValueError, match="only meaningful with tls"):
+                await port.module.open_connection(server.host, server.port, server_hostname="a")
+            with pytest.raises(ValueError, match="only meaningful with tls"):
+                await port.module.connect_check_send(server.target, b"x", server_hostname="a")
+
+        port.run(main)
+        assert server.connections == 0
+
+
 # --------------------------------------------------------------------------------------
 # bytes_sent stays honest: application bytes whose records the kernel took
 # --------------------------------------------------------------------------------------

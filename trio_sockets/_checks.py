@@ -271,12 +271,18 @@ def check_tls(value: object) -> ssl.SSLContext | None:
     raise TypeError(f"tls must be True, False or an ssl.SSLContext, got {value!r:.60}")
 
 
-def check_server_hostname(value: object) -> str | None:
-    """The name to verify the certificate against and send as SNI (``None``: the host)."""
+def check_server_hostname(value: object, tls: ssl.SSLContext | None) -> str | None:
+    """The name to verify the certificate against and send as SNI (``None``: the host).
+
+    Given without TLS, it would be silently ignored: a ``ValueError``, as
+    ``asyncio.open_connection`` raises for it.
+    """
     if value is None:
         return None
     if not isinstance(value, str) or not value:
         raise TypeError(f"server_hostname must be a non-empty string or None, got {value!r:.60}")
+    if tls is None:
+        raise ValueError(f"server_hostname={value!r} is only meaningful with tls")
     return value
 
 
@@ -308,6 +314,7 @@ class Options:
         tls: object = False,
         server_hostname: object = None,
     ) -> Options:
+        context = check_tls(tls)
         return cls(
             timeout=check_seconds(timeout, "timeout"),
             delay=check_seconds(delay, "happy_eyeballs_delay"),
@@ -316,6 +323,6 @@ class Options:
             half_close=check_flag(half_close, "half_close"),
             reply_until=check_marker(reply_until, "reply_until"),
             reply_idle_timeout=check_seconds(reply_idle_timeout, "reply_idle_timeout"),
-            tls=check_tls(tls),
-            server_hostname=check_server_hostname(server_hostname),
+            tls=context,
+            server_hostname=check_server_hostname(server_hostname, context),
         )

@@ -605,7 +605,7 @@ async def open_connection(
     delay = check_seconds(happy_eyeballs_delay, "happy_eyeballs_delay")
     local = check_local_address(local_address)
     context = check_tls(tls)
-    hostname = check_server_hostname(server_hostname) or target.host
+    hostname = check_server_hostname(server_hostname, context) or target.host
     conn = await _open(target, delay, local, AttemptLog(_now()))
     if context is not None:
         await _handshake(conn, target, context, hostname)
