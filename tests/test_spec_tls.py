@@ -8,6 +8,7 @@ never heard of that CA: that is the "unknown CA" case.
 from __future__ import annotations
 
 import datetime
+import io
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,6 +108,28 @@ def test_open_connection_over_tls(port: Port, tls_echo: LoopbackServer, client: 
             return reply, conn.bytes_sent, conn.bytes_received
 
     assert port.run(main) == (b"ping", 4, 4)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("tls", [False, True])
+def test_sending_after_send_eof_is_a_closed_error(
+    port: Port, ca: trustme.CA, client: ssl.SSLContext, tls: bool
+) -> None:
+    server = LoopbackServer("echo", tls=tls_server_context(ca) if tls else None)
+    options = {"tls": client} if tls else {}
+
+    async def main() -> None:
+        async with await port.module.open_connection(server.host, server.port, **options) as conn:
+            await conn.send_eof()
+            await conn.send_eof()  # twice is harmless
+            with pytest.raises(port.ClosedError, match="send_eof"):
+                await conn.send_all(b"more")
+            with pytest.raises(port.ClosedError, match="send_eof"):
+                await conn.send_file(io.BytesIO(b"more"))
+            assert await conn.receive_some() == b""  # the echo server closed after ours
+
+    with server:
+        port.run(main)
 
 
 @pytest.mark.timeout(10)

@@ -361,6 +361,8 @@ class Connection:  # asyncio: no stream interface to subclass; the same methods
         self._check_open()
         if self._sending:
             raise BusyError("another task is already sending on this connection")
+        if self._eof_sent:
+            raise ClosedError("this connection's sending side is shut (send_eof)")
         self._sending = True
         base = self.bytes_sent
         try:
