@@ -354,7 +354,7 @@ def test_parse_targets() -> None:
 def test_parse_targets_refuses_a_single_target(single: object) -> None:
     # A string is iterable: without this check each character would be a "target".
     with pytest.raises(TargetError, match="must be a list of targets"):
-        parse_targets(single)  # type: ignore[arg-type]
+        parse_targets(single)
 
 
 # ----- property-based ------------------------------------------------------------------

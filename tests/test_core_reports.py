@@ -363,6 +363,7 @@ def test_send_report_to_dict_shape() -> None:
         "send_s": 0.0,
         "reply_s": 0.0,
         "total_s": 0.75,
+        "index": None,
     }
 
 

@@ -7,6 +7,7 @@ checked before any I/O, and a cancellation from outside that gets out promptly.
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import threading
@@ -257,6 +258,18 @@ def test_on_report_is_called_as_each_report_completes(port: Port) -> None:
     assert [r.status for r in seen] == ["ok", "timeout"]  # completion order
 
 
+async def _async_on_report(report: object) -> None:
+    pass
+
+
+class _AsyncCallable:
+    async def __call__(self, report: object) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "<_AsyncCallable>"
+
+
 @pytest.mark.timeout(5)
 @pytest.mark.parametrize(
     ("bad", "error"),
@@ -269,6 +282,13 @@ def test_on_report_is_called_as_each_report_completes(port: Port) -> None:
         ({"max_concurrency": 2.5}, "TypeError"),
         ({"timeout": -1.0}, "ValueError"),
         ({"on_report": "print"}, "TypeError"),
+        ({"on_report": _async_on_report}, "TypeError"),
+        ({"on_report": functools.partial(_async_on_report)}, "TypeError"),
+        ({"on_report": _AsyncCallable()}, "TypeError"),
+        ({"fail_fast": "no"}, "TypeError"),
+        ({"fail_fast": 1}, "TypeError"),
+        ({"targets": 5}, "TypeError"),
+        ({"max_concurrency": True}, "TypeError"),
     ],
 )
 def test_caller_mistakes_raise_before_anything_is_sent(
@@ -282,7 +302,7 @@ def test_caller_mistakes_raise_before_anything_is_sent(
         targets = bad.pop("targets", ["{sink}"] * 3)
         if isinstance(targets, str):
             targets = targets.format(sink=sink.target)
-        else:
+        elif isinstance(targets, list):
             targets = [t.format(sink=sink.target) if isinstance(t, str) else t for t in targets]
         payload = bad.pop("payload", PAYLOAD)
 
@@ -291,6 +311,10 @@ def test_caller_mistakes_raise_before_anything_is_sent(
                 await port.module.send_to_many(targets, payload, **bad)
             if error == "TargetError" and isinstance(targets, list):
                 assert "target #1" in str(info.value)  # the bad one is the second
+            for name, value in bad.items():  # the message names the argument and value
+                assert name in str(info.value) and repr(value)[:40] in str(info.value)
+            if "targets" in bad and not isinstance(targets, (list, str)):
+                assert repr(targets) in str(info.value)
 
         port.run(main)
         assert connections_before_one_more(port, sink) == 0
@@ -317,3 +341,63 @@ def test_cancelled_from_outside_promptly_with_nothing_left_open(port: Port) -> N
 
         port.run(main)
     assert seen == []  # a cancellation from outside is nobody's report
+
+
+@pytest.mark.timeout(5)
+def test_a_raising_on_report_cancels_the_rest_and_propagates_bare(port: Port) -> None:
+    with LoopbackServer("sink") as sink, LoopbackServer("blackhole") as hole:
+        targets = [sink.target] + [hole.target] * 10 + [sink.target] * 20
+        seen: list[Any] = []
+
+        def on_report(report: Any) -> None:
+            seen.append(report)
+            raise LookupError("from on_report")
+
+        async def main() -> None:
+            started = time.perf_counter()
+            with pytest.raises(LookupError, match="from on_report") as info:
+                await port.module.send_to_many(
+                    targets, PAYLOAD, timeout=10, max_concurrency=12, on_report=on_report
+                )
+            assert type(info.value) is LookupError  # bare, not in an exception group
+            assert time.perf_counter() - started < SLACK  # the blackholes were cancelled
+
+        port.run(main)  # (and no socket is left open)
+    assert len(seen) == 1 and seen[0].ok
+
+
+@pytest.mark.timeout(5)
+def test_an_on_report_that_returns_an_awaitable_is_refused(port: Port) -> None:
+    with LoopbackServer("sink") as sink:
+
+        async def main() -> None:
+            with pytest.raises(TypeError, match="on_report must be a plain callable"):
+                await port.module.send_to_many(
+                    [sink.target] * 3, PAYLOAD, on_report=lambda report: port.sleep(0)
+                )
+
+        port.run(main)  # the coroutine was closed: no "never awaited" warning
+
+
+@pytest.mark.timeout(5)
+def test_a_huge_max_concurrency_is_fine(port: Port) -> None:
+    with LoopbackServer("sink") as sink:
+
+        async def main() -> Any:
+            return await port.module.send_to_many(
+                [sink.target] * 3, PAYLOAD, max_concurrency=10**18
+            )
+
+        assert statuses(port.run(main)) == ["ok"] * 3
+
+
+@pytest.mark.timeout(5)
+def test_reports_carry_their_index(port: Port, refused: str) -> None:
+    with LoopbackServer("sink") as sink:
+
+        async def main() -> Any:
+            return await port.module.send_to_many([refused, sink.target] * 3, PAYLOAD)
+
+        reports = port.run(main)
+    assert [r.index for r in reports] == list(range(6))
+    assert [r.to_dict()["index"] for r in reports] == list(range(6))

@@ -16,6 +16,7 @@ from .trio_port import (
     connect_check_send,
     open_connection,
     send_to_many,
+    stream_to_many,
 )
 
 __version__ = "0.1.0"
@@ -34,4 +35,5 @@ __all__ = [
     "connect_check_send",
     "open_connection",
     "send_to_many",
+    "stream_to_many",
 ]

@@ -5,10 +5,6 @@ primitive and asyncio has none, the missing piece lives here, small and document
 that the port itself reads like the Trio original:
 
 - :class:`BusyResourceError` and :class:`ClosedResourceError`, the misuse errors;
-- :class:`CapacityLimiter`, with ``acquire_on_behalf_of`` / ``release_on_behalf_of``
-  (built on :class:`asyncio.Semaphore`);
-- :class:`CancelScope`, a region of one task that can be cancelled from another task and
-  swallows only the cancellation it caused;
 - :func:`wait_writable`, :func:`wait_readable` and :func:`notify_closing`, readiness waits
   that never leave a reader or writer registered for a socket that is closed, and
   :class:`ClosingSocket`, whose ``close()`` wakes them first.
@@ -18,13 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from types import TracebackType
 from typing import Any, Final, TypeAlias
 
 __all__ = [
     "BusyResourceError",
-    "CancelScope",
-    "CapacityLimiter",
     "ClosedResourceError",
     "ClosingSocket",
     "notify_closing",
@@ -51,118 +44,6 @@ class BusyResourceError(RuntimeError):
 
 class ClosedResourceError(RuntimeError):
     """The resource was closed, before or while it was being used."""
-
-
-# --------------------------------------------------------------------------------------
-# Deadlines and cancellation
-# --------------------------------------------------------------------------------------
-
-
-class CancelScope:
-    """A region of the current task that another task can cancel, like Trio's scope.
-
-    ``with scope:`` marks the region; ``scope.cancel()`` cancels the task that entered
-    it, and the ``CancelledError`` it caused is swallowed when it reaches the end of the
-    region (``cancelled_caught`` is then true). Like :func:`asyncio.timeout`, it counts
-    with ``Task.cancelling()`` / ``Task.uncancel()``, so a cancellation that also came
-    from outside propagates. Wrapped around an :class:`asyncio.TaskGroup`, it cancels the
-    group's body and so every child.
-    """
-
-    __slots__ = ("_cancelling", "_exited", "_sent", "_task", "cancel_called", "cancelled_caught")
-
-    def __init__(self) -> None:
-        self._task: asyncio.Task[Any] | None = None
-        self._cancelling = 0
-        self._sent = False  # we called Task.cancel(), and owe one Task.uncancel()
-        self._exited = False
-        self.cancel_called = False
-        self.cancelled_caught = False
-
-    def __enter__(self) -> CancelScope:
-        task = asyncio.current_task()
-        if task is None or self._task is not None:
-            raise RuntimeError("a CancelScope is entered once, inside a task")
-        self._task, self._cancelling = task, task.cancelling()
-        if self.cancel_called:
-            self._deliver_soon()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        self._exited = True
-        if not self._sent or self._task is None:
-            return False
-        if self._task.uncancel() <= self._cancelling and isinstance(exc, asyncio.CancelledError):
-            self.cancelled_caught = True
-            return True
-        return False
-
-    def cancel(self) -> None:
-        """Cancel the region; harmless when called again or after the region ended."""
-        if self.cancel_called:
-            return
-        self.cancel_called = True
-        if self._task is not None and asyncio.current_task() is self._task:
-            # Task.cancel() lands at the task's next await, which might come after the
-            # region; a callback runs only while the task is suspended, so it can tell.
-            self._deliver_soon()
-        else:
-            self._deliver()
-
-    def _deliver_soon(self) -> None:
-        asyncio.get_running_loop().call_soon(self._deliver)
-
-    def _deliver(self) -> None:
-        if self._task is not None and not self._exited and not self._sent:
-            self._sent = True
-            self._task.cancel()
-
-
-class CapacityLimiter:
-    """Trio's ``CapacityLimiter`` for asyncio: tokens held on behalf of a borrower.
-
-    A borrower holds at most one token, and only the borrower that holds a token may
-    release it; both mistakes raise ``RuntimeError``, as in Trio.
-    """
-
-    __slots__ = ("_borrowers", "_semaphore", "total_tokens")
-
-    def __init__(self, total_tokens: int) -> None:
-        if isinstance(total_tokens, bool) or not isinstance(total_tokens, int):
-            raise TypeError(f"total_tokens must be an int, got {total_tokens!r}")
-        if total_tokens < 1:
-            raise ValueError(f"total_tokens must be >= 1, got {total_tokens!r}")
-        self.total_tokens = total_tokens
-        self._semaphore = asyncio.Semaphore(total_tokens)
-        self._borrowers: set[object] = set()
-
-    @property
-    def borrowed_tokens(self) -> int:
-        return len(self._borrowers)
-
-    @property
-    def available_tokens(self) -> int:
-        return self.total_tokens - len(self._borrowers)
-
-    async def acquire_on_behalf_of(self, borrower: object) -> None:
-        """Wait for a token and record ``borrower`` as its holder."""
-        if borrower in self._borrowers:
-            raise RuntimeError(f"{borrower!r} already holds one of this limiter's tokens")
-        await self._semaphore.acquire()
-        self._borrowers.add(borrower)
-
-    def release_on_behalf_of(self, borrower: object) -> None:
-        """Give back the token ``borrower`` holds."""
-        try:
-            self._borrowers.remove(borrower)
-        except KeyError:
-            raise RuntimeError(f"{borrower!r} does not hold a token of this limiter") from None
-        self._semaphore.release()
 
 
 # --------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
+import inspect
 import io
 import ipaddress
 import math
@@ -37,6 +39,7 @@ __all__ = [
     "check_flag",
     "check_local_address",
     "check_marker",
+    "check_not_awaitable",
     "check_payload",
     "check_payload_or_file",
     "check_seconds",
@@ -242,9 +245,37 @@ def local_address_error(local: str, family: int, sockaddr: SockAddr) -> OSError 
 
 
 def check_callback(value: object, name: str) -> Callable[..., object] | None:
-    if value is not None and not callable(value):
-        raise TypeError(f"{name} must be callable or None, got {value!r}")
+    """Check a plain callable (or ``None``): called, never awaited.
+
+    A coroutine function (also behind ``functools.partial``, or as an object's
+    ``__call__``) would make a coroutine that nobody awaits, so it is refused up front;
+    :func:`check_not_awaitable` catches any other callable that returns an awaitable.
+    """
+    if value is None:
+        return None
+    if not callable(value):
+        raise TypeError(f"{name} must be callable or None, got {value!r:.80}")
+    inner = value.func if isinstance(value, functools.partial) else value
+    if _is_async_function(value) or _is_async_function(getattr(inner, "__call__", None)):  # noqa: B004
+        raise TypeError(
+            f"{name} must be a plain callable, not a coroutine function (it is called, "
+            f"never awaited), got {value!r:.80}"
+        )
     return value
+
+
+def _is_async_function(value: object) -> bool:
+    return inspect.iscoroutinefunction(value) or inspect.isasyncgenfunction(value)
+
+
+def check_not_awaitable(result: object, name: str) -> None:
+    """Refuse an awaitable returned by a callback that should be plain (see above)."""
+    if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
+            result.close()  # never awaited, and never to be: no "never awaited" warning
+        raise TypeError(
+            f"{name} must be a plain callable, but it returned an awaitable: {result!r:.80}"
+        )
 
 
 @cache

@@ -17,7 +17,7 @@ import dataclasses
 from typing import Any, Final, Literal, TypeAlias, cast
 
 from ._addresses import SockAddr, family_name, format_address, json_address
-from ._errors import ConnectError
+from ._errors import ConnectError, describe_error
 from ._reply import ReplyEnd
 from ._targets import Target
 
@@ -27,6 +27,7 @@ __all__ = [
     "AttemptLog",
     "ReportBuilder",
     "SendReport",
+    "bad_target_report",
     "cancelled_report",
 ]
 
@@ -61,9 +62,15 @@ class Attempt:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SendReport:
-    """What happened to one target: status, bytes sent, reply, attempts and phase times."""
+    """What happened to one target: status, bytes sent, reply, attempts and phase times.
 
-    target: Target
+    ``target`` is the parsed :class:`Target`, or the text given when a target met in a
+    stream could not be parsed (its report is an ``"error"`` naming the problem).
+    ``index`` is the target's position in the input of a fan-out (``None`` for a single
+    workflow).
+    """
+
+    target: Target | str
     status: Status
     address: SockAddr | None = None
     tls_version: str | None = None
@@ -82,6 +89,7 @@ class SendReport:
     send_s: float = 0.0
     reply_s: float = 0.0
     total_s: float = 0.0
+    index: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -117,6 +125,7 @@ class SendReport:
             "send_s": self.send_s,
             "reply_s": self.reply_s,
             "total_s": self.total_s,
+            "index": self.index,
         }
 
 
@@ -210,6 +219,7 @@ class ReportBuilder(AttemptLog):
         "address",
         "bytes_sent",
         "check_at",
+        "index",
         "reply",
         "reply_at",
         "reply_end",
@@ -220,9 +230,10 @@ class ReportBuilder(AttemptLog):
         "tls_version",
     )
 
-    def __init__(self, target: Target, start: float) -> None:
+    def __init__(self, target: Target, start: float, index: int | None = None) -> None:
         super().__init__(start)
         self.target = target
+        self.index = index
         self.address: SockAddr | None = None
         self.tls_version: str | None = None
         self.tls_cipher: str | None = None
@@ -279,15 +290,27 @@ class ReportBuilder(AttemptLog):
             send_s=send_s,
             reply_s=reply_s,
             total_s=now - self.start,
+            index=self.index,
         )
 
     def timeout_text(self, timeout: float | None) -> str:
         return f"TimeoutError: deadline of {timeout:g} s passed during {self.phase}"
 
 
-def cancelled_report(target: Target, why: str) -> SendReport:
+def cancelled_report(target: Target, why: str, index: int | None = None) -> SendReport:
     """The report of a target that never started (fail_fast stopped the fan-out)."""
-    return SendReport(target=target, status="cancelled", error=why)
+    return SendReport(target=target, status="cancelled", error=why, index=index)
+
+
+def bad_target_report(value: object, error: BaseException, index: int) -> SendReport:
+    """The ``"error"`` report of a target met in a stream that could not be parsed.
+
+    Such a target cannot be refused before any I/O, as a list's can: the fan-out is
+    already running. Its report carries the value as text (a string as given, anything
+    else as its ``repr``), and the error names it.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    return SendReport(target=text, status="error", error=describe_error(error), index=index)
 
 
 FAIL_FAST_TEXT: Final = "Cancelled: fail_fast stopped the fan-out after a failed target"

@@ -6,13 +6,13 @@ Part of the sans-I/O core: no ``await``, no clock, no socket calls.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, Iterable
 from typing import Final
 
 from ._addresses import _is_ip, format_address
 from ._errors import TargetError
 
-__all__ = ["Target", "parse_targets"]
+__all__ = ["Target", "check_targets", "parse_targets"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -149,12 +149,33 @@ def _dns_name_problem(host: str) -> str | None:
     return None
 
 
-def parse_targets(targets: Iterable[object]) -> list[Target]:
-    """Parse every target before any I/O; the error names the bad one and its index."""
+def check_targets(targets: object) -> Iterable[object] | AsyncIterable[object]:
+    """Check that ``targets`` is a collection of targets, without reading it.
+
+    Any iterable or async iterable will do; a single target (a string, bytes or a
+    :class:`Target`) is a :class:`TargetError` and anything else a ``TypeError``, each
+    naming the value.
+    """
     if isinstance(targets, (str, bytes, Target)):
-        raise TargetError(f"targets must be a list of targets, got a single {targets!r}")
+        raise TargetError(f"targets must be a list of targets, got a single {targets!r:.80}")
+    if not isinstance(targets, (Iterable, AsyncIterable)):
+        raise TypeError(
+            f"targets must be an iterable or async iterable of targets, "
+            f"got {type(targets).__name__}: {targets!r:.80}"
+        )
+    return targets
+
+
+def parse_targets(targets: object) -> list[Target]:
+    """Parse every target before any I/O; the error names the bad one and its index."""
+    checked = check_targets(targets)
+    if not isinstance(checked, Iterable):
+        raise TypeError(
+            f"targets must be an iterable that can be checked before any I/O, got an "
+            f"async iterable: {targets!r:.80} (stream_to_many takes one)"
+        )
     parsed = []
-    for index, value in enumerate(targets):
+    for index, value in enumerate(checked):
         try:
             parsed.append(Target.parse(value))
         except TargetError as exc:

@@ -2,11 +2,11 @@
 
 Every concurrent piece here lives inside a task group or a timeout: the happy-eyeballs
 race is a ``TaskGroup`` whose winner cancels its siblings, the deadline of a workflow is an
-``asyncio.timeout``, and the fan-out is a ``TaskGroup`` paced by a capacity limiter. This
+``asyncio.timeout``, and the fan-out is a ``TaskGroup`` paced by a ``Semaphore``. This
 is ``trio_port.py``, line for line, in asyncio; ``diff`` the two to see what the model
 changes. asyncio has no ``move_on_after``: its deadline is ``asyncio.timeout``, which
-raises ``TimeoutError``. What it lacks (a capacity limiter, cancelling a region from
-another task, a safe ``wait_writable``) is in ``_asyncio_tools.py``.
+raises ``TimeoutError``. What it lacks (a safe ``wait_writable``) is in
+``_asyncio_tools.py``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,17 @@ import os
 import select
 import socket as _stdlib_socket
 import ssl
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from time import monotonic as _monotonic
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, Final, TypeAlias
 
 from ._addresses import (
     AddrInfo,
@@ -32,8 +39,6 @@ from ._addresses import (
 from ._asyncio_tls import TLSLayer
 from ._asyncio_tools import (
     BusyResourceError,
-    CancelScope,
-    CapacityLimiter,
     ClosedResourceError,
     ClosingSocket,
     notify_closing,
@@ -54,7 +59,9 @@ from ._checks import (
     Options,
     check_callback,
     check_count,
+    check_flag,
     check_local_address,
+    check_not_awaitable,
     check_payload,
     check_payload_or_file,
     check_seconds,
@@ -78,9 +85,10 @@ from ._reports import (
     AttemptLog,
     ReportBuilder,
     SendReport,
+    bad_target_report,
     cancelled_report,
 )
-from ._targets import Target, parse_targets
+from ._targets import Target, check_targets, parse_targets
 
 __all__ = [
     "Attempt",
@@ -93,6 +101,7 @@ __all__ = [
     "connect_check_send",
     "open_connection",
     "send_to_many",
+    "stream_to_many",
 ]
 
 # The errors this port raises for misuse of a Connection.
@@ -972,12 +981,248 @@ async def _read_reply(conn: Connection, options: Options, report: ReportBuilder)
 
 
 # --------------------------------------------------------------------------------------
-# send_to_many: the same workflow for many targets, under a concurrency limit
+# stream_to_many and send_to_many: the same workflow for many targets, under a limit
 # --------------------------------------------------------------------------------------
+
+AnyTarget: TypeAlias = Target | str | tuple[str, int]
+
+# Finished reports that may wait for the consumer to take them. A few smooth out a
+# consumer that reads in bursts; more would only hold memory: what paces the fan-out is
+# the limit on workflows, and a workflow keeps its slot until its report is taken.
+_REPORT_BUFFER: Final = 16  # reports
+
+
+def stream_to_many(
+    targets: Iterable[AnyTarget] | AsyncIterable[AnyTarget],
+    payload: bytes | bytearray | memoryview,
+    *,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    # A deadline per target, not for the call: cancel the caller's scope for that.
+    timeout: float | None = DEFAULT_TIMEOUT,
+    happy_eyeballs_delay: float | None = DEFAULT_DELAY,
+    read_reply: bool = False,
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+    tls: bool | ssl.SSLContext = False,
+) -> contextlib.AbstractAsyncContextManager[AsyncIterator[SendReport]]:
+    """Run :func:`connect_check_send` for a stream of targets; yield reports as they end.
+
+    Use it as ``async with stream_to_many(targets, payload) as reports:`` and then
+    ``async for report in reports:``. Each report carries ``index``, the target's
+    position in the input. ``targets`` may be any iterable or async iterable (a
+    generator of millions will do): it is read lazily, a target at a time, and at most
+    ``max_concurrency`` workflows run at once. A consumer that stops reading holds the
+    workflows back, so memory is bounded by ``max_concurrency``, not by the number of
+    targets. Leaving the block early, by ``break`` or an exception, cancels what is in
+    flight and closes every socket before the block exits. A target that cannot be
+    parsed is that target's ``"error"`` report: it is met after the fan-out began. With
+    ``tls``, each target's certificate must carry its host name.
+
+    It is a context manager, not an async generator that yields reports, because the
+    workflows run in a nursery, and a nursery must not be suspended across a
+    ``yield``: while the generator waits for its consumer, a cancellation or an error
+    meant for the consumer would be delivered into the generator's tasks instead (see
+    PEP 789 and "Cancel scopes and nurseries" in Trio's docs). Here the nursery is
+    opened and closed by the ``async with`` in the consumer's own task.
+
+    Raises:
+        TypeError: ``targets`` is not iterable, the payload is not bytes-like, or an
+            option has the wrong type (``tls`` not a bool or an SSLContext, say).
+        TargetError: ``targets`` is a single target rather than a collection.
+        ValueError: a negative or NaN timeout or delay, or a size below one.
+    """
+    # asyncio: the same holds for a TaskGroup (and an asyncio.timeout): suspended in an
+    # async generator, the group would cancel the consumer's task, or a cancellation
+    # meant for the consumer would land inside the generator's frame.
+    checked = check_targets(targets)
+    options = Options.check(timeout, happy_eyeballs_delay, read_reply, max_reply_bytes, tls=tls)
+    data = check_payload(payload)
+    limit = check_count(max_concurrency, "max_concurrency")
+    return _fan_out(checked, data, options, limit, {}, fail_fast=False)
+
+
+class _ReportStream:
+    """What ``stream_to_many`` yields: the reports, as an async iterator."""
+
+    # asyncio: a Queue has no end of stream before 3.13 (Queue.shutdown), so the feeder
+    # puts None after the last report.
+    __slots__ = ("_ended", "_queue")
+
+    def __init__(self, queue: asyncio.Queue[SendReport | None]) -> None:
+        self._queue = queue
+        self._ended = False
+
+    def __aiter__(self) -> _ReportStream:
+        return self
+
+    async def __anext__(self) -> SendReport:
+        report = None if self._ended else await self._queue.get()
+        if report is None:
+            self._ended = True
+            raise StopAsyncIteration
+        return report
+
+    def taken_late(self) -> list[SendReport]:
+        """Reports finished and buffered, but not taken when the fan-out stopped."""
+        late = []
+        with contextlib.suppress(asyncio.QueueEmpty):
+            while True:
+                report = self._queue.get_nowait()
+                if report is not None:
+                    late.append(report)
+        return late
+
+
+class _FailFast(Exception):
+    """Raised by a workflow whose report is not ok, to stop the fan-out's task group.
+
+    asyncio's documented way to stop a TaskGroup early: a child raises, the group
+    cancels the others, and ``except* _FailFast`` around the group takes it back.
+    """
+
+
+class _ConsumerLeft(Exception):
+    """Raised in the fan-out's ``async with`` body when the consumer leaves it."""
+
+
+def _stop(group: asyncio.TaskGroup, reason: type[Exception]) -> None:
+    # asyncio: Python 3.15 adds TaskGroup.cancel() (gh-108951), which stops the group
+    # without an exception; before it, a private exception raised inside the group.
+    cancel = getattr(group, "cancel", None)
+    if cancel is None:
+        raise reason
+    cancel()
+
+
+@contextlib.asynccontextmanager
+async def _fan_out(
+    targets: Iterable[object] | AsyncIterable[object],
+    data: memoryview,
+    options: Options,
+    limit: int,
+    running: dict[int, ReportBuilder | SendReport],
+    *,
+    fail_fast: bool,
+) -> AsyncIterator[_ReportStream]:
+    """The fan-out behind both ``stream_to_many`` and ``send_to_many``.
+
+    A feeder reads the targets and starts a workflow for each one, once the limiter
+    has a slot for it; each workflow sends its report down a memory channel and only
+    then gives its slot back. So a consumer that does not read stops the feeder after
+    ``limit`` workflows plus the channel's buffer (backpressure, not a growing queue).
+
+    ``running`` holds each workflow not yet handed over: its builder while it runs,
+    its report once it ended. With ``fail_fast``, the first report that is not ok
+    cancels the fan-out, and the caller finds in ``running`` what was cut short.
+    """
+    # asyncio: the channel is an asyncio.Queue with a maxsize, and the limiter a
+    # Semaphore: it has no owner, so the feeder acquires what the workflow releases.
+    queue: asyncio.Queue[SendReport | None] = asyncio.Queue(_REPORT_BUFFER)
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run_one(index: int, target: Target, workers: asyncio.TaskGroup) -> None:
+        report = ReportBuilder(target, _now(), index)
+        running[index] = report
+        try:
+            done = await _workflow(target, data, options, report)
+            running[index] = done
+            if fail_fast and not done.ok:
+                _stop(workers, _FailFast)  # the report stays in `running` for the caller
+                return
+            await queue.put(done)
+            del running[index]
+        finally:
+            semaphore.release()
+
+    async def start(workers: asyncio.TaskGroup, index: int, value: object) -> None:
+        try:
+            target = Target.parse(value)
+        except TargetError as exc:
+            running[index] = bad = bad_target_report(value, exc, index)
+            await queue.put(bad)
+            del running[index]
+            return
+        # Take the slot before spawning: at most `limit` tasks exist at once, instead
+        # of one task per target queueing on the semaphore. (asyncio: acquire() does
+        # not yield when a slot is free, so no _nowait twin is needed.)
+        await semaphore.acquire()
+        workers.create_task(run_one(index, target, workers))
+        # asyncio: nothing to look at: Task.cancel() throws CancelledError into the
+        # feeder where it waits, even a wait that has just ended.
+
+    async def feed() -> None:
+        # The channel closes when the last workflow has sent: the reports end there.
+        # asyncio: a Queue is not closed; None, put after the last report, ends it.
+        async with asyncio.TaskGroup() as workers:
+            if isinstance(targets, AsyncIterable):
+                index = 0
+                async for value in targets:
+                    await start(workers, index, value)
+                    index += 1
+            else:
+                for index, value in enumerate(targets):
+                    await start(workers, index, value)
+        await queue.put(None)
+
+    task = asyncio.current_task()
+    assert task is not None
+    cancels = task.cancelling()
+    body_error: BaseException | None = None
+    with _bare_errors():
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(feed())
+                try:
+                    yield _ReportStream(queue)
+                except (asyncio.CancelledError, GeneratorExit):
+                    raise  # from outside, or from the group stopping after _FailFast
+                except BaseException as exc:
+                    # The consumer's own exception (on_report's, say) must come out
+                    # bare, not in the group the TaskGroup would wrap it in.
+                    body_error = exc
+                # Leaving the block, early or not, stops whatever is still running.
+                _stop(group, _ConsumerLeft)
+        except* (_FailFast, _ConsumerLeft):
+            pass
+    if task.cancelling() > cancels:
+        # asyncio: a cancellation from outside that arrived while the group was
+        # stopping itself. Python 3.13 re-delivers it at the next await (gh-116720);
+        # 3.11 and 3.12 drop it behind the group's error, so it is raised here.
+        await asyncio.sleep(0)
+        raise asyncio.CancelledError
+    if body_error is not None:
+        raise body_error
+
+
+@contextlib.contextmanager
+def _bare_errors() -> Iterator[None]:
+    """Let one error out of the fan-out's nurseries bare, with its cancellations dropped.
+
+    A worker's bug, a ``KeyboardInterrupt`` or an error raised by the caller's own
+    target iterator arrives wrapped in the nurseries' groups, beside the ``Cancelled``
+    of the tasks it stopped; callers should see it as if there were no nursery. Two
+    real errors at once stay grouped: neither may hide the other.
+    """
+    # asyncio: a TaskGroup's group never holds its children's CancelledError, so there
+    # is nothing to drop; only the one error to unwrap.
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        if len(leaves) != 1:
+            raise
+        raise leaves[0] from None
+
+
+def _leaves(error: BaseException) -> Iterator[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield error
 
 
 async def send_to_many(
-    targets: Iterable[Target | str | tuple[str, int]],
+    targets: Iterable[AnyTarget],
     payload: bytes | bytearray | memoryview,
     *,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
@@ -996,12 +1241,16 @@ async def send_to_many(
     reports come back one per target, in input order; a failing target never disturbs
     the others, unless ``fail_fast`` is set: then the first report that is not ``"ok"``
     cancels the rest, whose reports say ``"cancelled"``. ``on_report`` is called with
-    each report as it completes. With ``tls``, each target's certificate must carry its
-    host name.
+    each report as it completes (the cancelled ones included); it must be a plain
+    callable, not a coroutine function. If it raises, the rest is cancelled, every
+    socket is closed, and its exception propagates as it was raised. With ``tls``, each
+    target's certificate must carry its host name. Built on :func:`stream_to_many`'s
+    fan-out, with the reports gathered in input order.
 
     Raises:
         TargetError: a target is not valid (nothing is sent).
-        TypeError: the payload is not bytes-like, ``on_report`` is not callable, or
+        TypeError: the payload is not bytes-like, ``targets`` is not iterable,
+            ``fail_fast`` is not a bool, ``on_report`` is not a plain callable, or
             ``tls`` is not a bool or an SSLContext.
         ValueError: a negative or NaN timeout or delay, or a size below one.
     """
@@ -1009,40 +1258,30 @@ async def send_to_many(
     options = Options.check(timeout, happy_eyeballs_delay, read_reply, max_reply_bytes, tls=tls)
     data = check_payload(payload)
     limit = check_count(max_concurrency, "max_concurrency")
+    stop_early = check_flag(fail_fast, "fail_fast")
     callback = check_callback(on_report, "on_report")
     reports: list[SendReport | None] = [None] * len(parsed)
-    limiter = CapacityLimiter(limit)
-    stop = CancelScope()  # fail_fast cancels it; it never sees outside cancellation
+    running: dict[int, ReportBuilder | SendReport] = {}
 
-    def deliver(index: int, report: SendReport) -> None:
-        reports[index] = report
+    def deliver(report: SendReport) -> None:
+        assert report.index is not None
+        reports[report.index] = report
         if callback is not None:
-            callback(report)
-        if fail_fast and not report.ok:
-            stop.cancel()
+            check_not_awaitable(callback(report), "on_report")
 
-    async def run_one(index: int, target: Target) -> None:
-        report = ReportBuilder(target, _now())
-        try:
-            deliver(index, await _workflow(target, data, options, report))
-        except asyncio.CancelledError:
-            if stop.cancel_called:
-                deliver(index, report.finish("cancelled", _now(), FAIL_FAST_TEXT))
-            raise
-        finally:
-            limiter.release_on_behalf_of(index)
-
-    with stop:  # asyncio: no _bare_cancelled(), as in _race()
-        async with asyncio.TaskGroup() as tg:
-            for index, target in enumerate(parsed):
-                # Take the slot before spawning: at most `limit` tasks exist at once,
-                # instead of one task per target queueing on the limiter. Only wait when
-                # no slot is free, so that one wakeup fills every slot freed meanwhile.
-                # asyncio: no _nowait twin needed; Semaphore.acquire() does not yield
-                # when a slot is free.
-                await limiter.acquire_on_behalf_of(index)
-                tg.create_task(run_one(index, target))
-    for index, target in enumerate(parsed):
-        if reports[index] is None:
-            deliver(index, cancelled_report(target, FAIL_FAST_TEXT))
+    async with _fan_out(parsed, data, options, limit, running, fail_fast=stop_early) as stream:
+        async for report in stream:
+            deliver(report)
+    if running or None in reports:  # fail_fast stopped the fan-out
+        for report in stream.taken_late():
+            deliver(report)
+        ended = [entry for entry in running.values() if isinstance(entry, SendReport)]
+        for report in ended:
+            deliver(report)
+        for builder in running.values():
+            if isinstance(builder, ReportBuilder):
+                deliver(builder.finish("cancelled", _now(), FAIL_FAST_TEXT))
+        for index, target in enumerate(parsed):
+            if reports[index] is None:
+                deliver(cancelled_report(target, FAIL_FAST_TEXT, index))
     return [report for report in reports if report is not None]

@@ -15,9 +15,16 @@ import os
 import select
 import socket as _stdlib_socket
 import ssl
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, Final, TypeAlias
 
 import trio
 
@@ -41,7 +48,9 @@ from ._checks import (
     Options,
     check_callback,
     check_count,
+    check_flag,
     check_local_address,
+    check_not_awaitable,
     check_payload,
     check_payload_or_file,
     check_seconds,
@@ -65,9 +74,10 @@ from ._reports import (
     AttemptLog,
     ReportBuilder,
     SendReport,
+    bad_target_report,
     cancelled_report,
 )
-from ._targets import Target, parse_targets
+from ._targets import Target, check_targets, parse_targets
 
 __all__ = [
     "Attempt",
@@ -80,6 +90,7 @@ __all__ = [
     "connect_check_send",
     "open_connection",
     "send_to_many",
+    "stream_to_many",
 ]
 
 # The errors this port raises for misuse of a Connection.
@@ -926,12 +937,209 @@ async def _read_reply(conn: Connection, options: Options, report: ReportBuilder)
 
 
 # --------------------------------------------------------------------------------------
-# send_to_many: the same workflow for many targets, under a concurrency limit
+# stream_to_many and send_to_many: the same workflow for many targets, under a limit
 # --------------------------------------------------------------------------------------
+
+AnyTarget: TypeAlias = Target | str | tuple[str, int]
+
+# Finished reports that may wait for the consumer to take them. A few smooth out a
+# consumer that reads in bursts; more would only hold memory: what paces the fan-out is
+# the limit on workflows, and a workflow keeps its slot until its report is taken.
+_REPORT_BUFFER: Final = 16  # reports
+
+
+def stream_to_many(
+    targets: Iterable[AnyTarget] | AsyncIterable[AnyTarget],
+    payload: bytes | bytearray | memoryview,
+    *,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    # A deadline per target, not for the call: cancel the caller's scope for that.
+    timeout: float | None = DEFAULT_TIMEOUT,
+    happy_eyeballs_delay: float | None = DEFAULT_DELAY,
+    read_reply: bool = False,
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+    tls: bool | ssl.SSLContext = False,
+) -> contextlib.AbstractAsyncContextManager[AsyncIterator[SendReport]]:
+    """Run :func:`connect_check_send` for a stream of targets; yield reports as they end.
+
+    Use it as ``async with stream_to_many(targets, payload) as reports:`` and then
+    ``async for report in reports:``. Each report carries ``index``, the target's
+    position in the input. ``targets`` may be any iterable or async iterable (a
+    generator of millions will do): it is read lazily, a target at a time, and at most
+    ``max_concurrency`` workflows run at once. A consumer that stops reading holds the
+    workflows back, so memory is bounded by ``max_concurrency``, not by the number of
+    targets. Leaving the block early, by ``break`` or an exception, cancels what is in
+    flight and closes every socket before the block exits. A target that cannot be
+    parsed is that target's ``"error"`` report: it is met after the fan-out began. With
+    ``tls``, each target's certificate must carry its host name.
+
+    It is a context manager, not an async generator that yields reports, because the
+    workflows run in a nursery, and a nursery must not be suspended across a
+    ``yield``: while the generator waits for its consumer, a cancellation or an error
+    meant for the consumer would be delivered into the generator's tasks instead (see
+    PEP 789 and "Cancel scopes and nurseries" in Trio's docs). Here the nursery is
+    opened and closed by the ``async with`` in the consumer's own task.
+
+    Raises:
+        TypeError: ``targets`` is not iterable, the payload is not bytes-like, or an
+            option has the wrong type (``tls`` not a bool or an SSLContext, say).
+        TargetError: ``targets`` is a single target rather than a collection.
+        ValueError: a negative or NaN timeout or delay, or a size below one.
+    """
+    checked = check_targets(targets)
+    options = Options.check(timeout, happy_eyeballs_delay, read_reply, max_reply_bytes, tls=tls)
+    data = check_payload(payload)
+    limit = check_count(max_concurrency, "max_concurrency")
+    return _fan_out(checked, data, options, limit, {}, fail_fast=False)
+
+
+class _ReportStream:
+    """What ``stream_to_many`` yields: the reports, as an async iterator."""
+
+    __slots__ = ("_receive",)
+
+    def __init__(self, receive: trio.MemoryReceiveChannel[SendReport]) -> None:
+        self._receive = receive
+
+    def __aiter__(self) -> _ReportStream:
+        return self
+
+    async def __anext__(self) -> SendReport:
+        try:
+            return await self._receive.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+    def taken_late(self) -> list[SendReport]:
+        """Reports finished and buffered, but not taken when the fan-out stopped."""
+        late = []
+        with contextlib.suppress(trio.WouldBlock, trio.EndOfChannel):
+            while True:
+                late.append(self._receive.receive_nowait())
+        return late
+
+
+@contextlib.asynccontextmanager
+async def _fan_out(
+    targets: Iterable[object] | AsyncIterable[object],
+    data: memoryview,
+    options: Options,
+    limit: int,
+    running: dict[int, ReportBuilder | SendReport],
+    *,
+    fail_fast: bool,
+) -> AsyncIterator[_ReportStream]:
+    """The fan-out behind both ``stream_to_many`` and ``send_to_many``.
+
+    A feeder reads the targets and starts a workflow for each one, once the limiter
+    has a slot for it; each workflow sends its report down a memory channel and only
+    then gives its slot back. So a consumer that does not read stops the feeder after
+    ``limit`` workflows plus the channel's buffer (backpressure, not a growing queue).
+
+    ``running`` holds each workflow not yet handed over: its builder while it runs,
+    its report once it ended. With ``fail_fast``, the first report that is not ok
+    cancels the fan-out, and the caller finds in ``running`` what was cut short.
+    """
+    send, receive = trio.open_memory_channel[SendReport](_REPORT_BUFFER)
+    limiter = trio.CapacityLimiter(limit)
+    stop = trio.CancelScope()  # fail_fast cancels it; it never sees outside cancellation
+
+    async def run_one(index: int, target: Target) -> None:
+        report = ReportBuilder(target, _now(), index)
+        running[index] = report
+        try:
+            done = await _workflow(target, data, options, report)
+            running[index] = done
+            if fail_fast and not done.ok:
+                stop.cancel()  # the report stays in `running` for the caller
+            await send.send(done)
+            del running[index]
+        finally:
+            limiter.release_on_behalf_of(index)
+
+    async def start(workers: trio.Nursery, index: int, value: object) -> None:
+        try:
+            target = Target.parse(value)
+        except TargetError as exc:
+            running[index] = bad = bad_target_report(value, exc, index)
+            await send.send(bad)
+            del running[index]
+            return
+        # Take the slot before spawning: at most `limit` tasks exist at once, instead
+        # of one task per target queueing on the limiter. Only wait when no slot is
+        # free, so that one wakeup fills every slot freed meanwhile.
+        try:
+            limiter.acquire_on_behalf_of_nowait(index)
+        except trio.WouldBlock:
+            await limiter.acquire_on_behalf_of(index)
+        workers.start_soon(run_one, index, target)
+        # With slots free the loop above never blocks, so it would read on after the
+        # fan-out was cancelled (the consumer left, say): look before the next target.
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    async def feed() -> None:
+        # The channel closes when the last workflow has sent: the reports end there.
+        # A plain `with`: aclose() would take a checkpoint, where the consumer's exit
+        # could cancel us and the Cancelled would replace an error in flight.
+        with send:
+            async with trio.open_nursery() as workers:
+                if isinstance(targets, AsyncIterable):
+                    index = 0
+                    async for value in targets:
+                        await start(workers, index, value)
+                        index += 1
+                else:
+                    for index, value in enumerate(targets):
+                        await start(workers, index, value)
+
+    body_error: BaseException | None = None
+    with stop, _bare_errors():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(feed)
+            try:
+                yield _ReportStream(receive)
+            except (trio.Cancelled, GeneratorExit):
+                raise  # from outside, or from `stop`: the scopes above sort it out
+            except BaseException as exc:
+                # The consumer's own exception (on_report's, say) must come out bare,
+                # not in the group the nursery would wrap it in: keep it for later.
+                body_error = exc
+            # Leaving the block, early or not, stops whatever is still running.
+            nursery.cancel_scope.cancel()
+    if body_error is not None:
+        raise body_error
+
+
+@contextlib.contextmanager
+def _bare_errors() -> Iterator[None]:
+    """Let one error out of the fan-out's nurseries bare, with its cancellations dropped.
+
+    A worker's bug, a ``KeyboardInterrupt`` or an error raised by the caller's own
+    target iterator arrives wrapped in the nurseries' groups, beside the ``Cancelled``
+    of the tasks it stopped; callers should see it as if there were no nursery. Two
+    real errors at once stay grouped: neither may hide the other.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        _, rest = group.split(trio.Cancelled)
+        # Nothing but cancellations: one of them, as _bare_cancelled() does.
+        leaves = list(_leaves(group if rest is None else rest))
+        if rest is not None and len(leaves) != 1:
+            raise
+        raise leaves[0] from None
+
+
+def _leaves(error: BaseException) -> Iterator[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield error
 
 
 async def send_to_many(
-    targets: Iterable[Target | str | tuple[str, int]],
+    targets: Iterable[AnyTarget],
     payload: bytes | bytearray | memoryview,
     *,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
@@ -950,12 +1158,16 @@ async def send_to_many(
     reports come back one per target, in input order; a failing target never disturbs
     the others, unless ``fail_fast`` is set: then the first report that is not ``"ok"``
     cancels the rest, whose reports say ``"cancelled"``. ``on_report`` is called with
-    each report as it completes. With ``tls``, each target's certificate must carry its
-    host name.
+    each report as it completes (the cancelled ones included); it must be a plain
+    callable, not a coroutine function. If it raises, the rest is cancelled, every
+    socket is closed, and its exception propagates as it was raised. With ``tls``, each
+    target's certificate must carry its host name. Built on :func:`stream_to_many`'s
+    fan-out, with the reports gathered in input order.
 
     Raises:
         TargetError: a target is not valid (nothing is sent).
-        TypeError: the payload is not bytes-like, ``on_report`` is not callable, or
+        TypeError: the payload is not bytes-like, ``targets`` is not iterable,
+            ``fail_fast`` is not a bool, ``on_report`` is not a plain callable, or
             ``tls`` is not a bool or an SSLContext.
         ValueError: a negative or NaN timeout or delay, or a size below one.
     """
@@ -963,41 +1175,30 @@ async def send_to_many(
     options = Options.check(timeout, happy_eyeballs_delay, read_reply, max_reply_bytes, tls=tls)
     data = check_payload(payload)
     limit = check_count(max_concurrency, "max_concurrency")
+    stop_early = check_flag(fail_fast, "fail_fast")
     callback = check_callback(on_report, "on_report")
     reports: list[SendReport | None] = [None] * len(parsed)
-    limiter = trio.CapacityLimiter(limit)
-    stop = trio.CancelScope()  # fail_fast cancels it; it never sees outside cancellation
+    running: dict[int, ReportBuilder | SendReport] = {}
 
-    def deliver(index: int, report: SendReport) -> None:
-        reports[index] = report
+    def deliver(report: SendReport) -> None:
+        assert report.index is not None
+        reports[report.index] = report
         if callback is not None:
-            callback(report)
-        if fail_fast and not report.ok:
-            stop.cancel()
+            check_not_awaitable(callback(report), "on_report")
 
-    async def run_one(index: int, target: Target) -> None:
-        report = ReportBuilder(target, _now())
-        try:
-            deliver(index, await _workflow(target, data, options, report))
-        except trio.Cancelled:
-            if stop.cancel_called:
-                deliver(index, report.finish("cancelled", _now(), FAIL_FAST_TEXT))
-            raise
-        finally:
-            limiter.release_on_behalf_of(index)
-
-    with stop, _bare_cancelled():
-        async with trio.open_nursery() as nursery:
-            for index, target in enumerate(parsed):
-                # Take the slot before spawning: at most `limit` tasks exist at once,
-                # instead of one task per target queueing on the limiter. Only wait when
-                # no slot is free, so that one wakeup fills every slot freed meanwhile.
-                try:
-                    limiter.acquire_on_behalf_of_nowait(index)
-                except trio.WouldBlock:
-                    await limiter.acquire_on_behalf_of(index)
-                nursery.start_soon(run_one, index, target)
-    for index, target in enumerate(parsed):
-        if reports[index] is None:
-            deliver(index, cancelled_report(target, FAIL_FAST_TEXT))
+    async with _fan_out(parsed, data, options, limit, running, fail_fast=stop_early) as stream:
+        async for report in stream:
+            deliver(report)
+    if running or None in reports:  # fail_fast stopped the fan-out
+        for report in stream.taken_late():
+            deliver(report)
+        ended = [entry for entry in running.values() if isinstance(entry, SendReport)]
+        for report in ended:
+            deliver(report)
+        for builder in running.values():
+            if isinstance(builder, ReportBuilder):
+                deliver(builder.finish("cancelled", _now(), FAIL_FAST_TEXT))
+        for index, target in enumerate(parsed):
+            if reports[index] is None:
+                deliver(cancelled_report(target, FAIL_FAST_TEXT, index))
     return [report for report in reports if report is not None]
