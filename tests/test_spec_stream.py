@@ -1,4 +1,4 @@
-"""Spec: ``stream_to_many`` (SPEC.md), run on every port.
+"""Spec: ``stream_to_many``, run on every port.
 
 Reports as they complete, each with its ``index``; targets read lazily from any
 iterable or async iterable; a consumer that stops reading holds the workflows back;
