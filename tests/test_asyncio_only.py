@@ -525,3 +525,31 @@ def test_outside_cancel_while_fail_fast_stops_the_group(
         assert current is not None and current.cancelling() == 0
 
     run(main)
+
+
+def test_the_fan_out_leaves_the_cancel_count_as_it_found_it(run: Runner) -> None:
+    # fail_fast and an early exit both stop the fan-out's TaskGroup from inside. Our
+    # task's cancel count must come back to where it was, or a deadline taken later
+    # would let out CancelledError instead of TimeoutError.
+    async def main() -> None:
+        bad = refused_port()
+        script = Script([])
+        script.hang = {7}
+        script.install(asyncio.get_running_loop())
+        task = asyncio.current_task()
+        assert task is not None
+        targets = [("127.0.0.1", 7)] * 3 + [("127.0.0.1", bad)] + [("127.0.0.1", 7)] * 3
+        reports = await ap.send_to_many(targets, b"x", max_concurrency=4, fail_fast=True)
+        assert [r.status for r in reports].count("error") == 1
+        assert task.cancelling() == 0
+        async with ap.stream_to_many(targets, b"x", max_concurrency=4) as stream:
+            async for report in stream:
+                assert report.status == "error"
+                break
+        assert task.cancelling() == 0
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0):
+                await asyncio.sleep(1)
+        assert script.all_closed()
+
+    run(main)

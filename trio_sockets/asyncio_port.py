@@ -23,7 +23,6 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Iterable,
-    Iterator,
     Sequence,
 )
 from time import monotonic as _monotonic
@@ -1167,22 +1166,25 @@ async def _fan_out(
     assert task is not None
     cancels = task.cancelling()
     body_error: BaseException | None = None
-    with _bare_errors():
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(feed())
-                try:
-                    yield _ReportStream(queue)
-                except (asyncio.CancelledError, GeneratorExit):
-                    raise  # from outside, or from the group stopping after _FailFast
-                except BaseException as exc:
-                    # The consumer's own exception (on_report's, say) must come out
-                    # bare, not in the group the TaskGroup would wrap it in.
-                    body_error = exc
-                # Leaving the block, early or not, stops whatever is still running.
-                _stop(group, _ConsumerLeft)
-        except* (_FailFast, _ConsumerLeft):
-            pass
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(feed())
+            try:
+                yield _ReportStream(queue)
+            except (asyncio.CancelledError, GeneratorExit):
+                raise  # from outside, or from the group stopping after _FailFast
+            except BaseException as exc:
+                # The consumer's own exception (on_report's, say) must come out bare,
+                # not in the group the TaskGroup would wrap it in: keep it for later.
+                body_error = exc
+            # Leaving the block, early or not, stops whatever is still running.
+            _stop(group, _ConsumerLeft)
+    except* (_FailFast, _ConsumerLeft):
+        pass  # asyncio: we stopped the group; its tasks are cancelled and awaited
+    except* BaseException as errors:
+        # asyncio: a bug, Ctrl+C or an error from the caller's iterator goes out as
+        # itself, not in the group (Trio's twin is _bare_cancelled()).
+        raise bare_exception(errors, asyncio.CancelledError) from None
     if task.cancelling() > cancels:
         # asyncio: a cancellation from outside that arrived while the group was
         # stopping itself. Python 3.13 re-delivers it at the next await (gh-116720);
@@ -1191,34 +1193,6 @@ async def _fan_out(
         raise asyncio.CancelledError
     if body_error is not None:
         raise body_error
-
-
-@contextlib.contextmanager
-def _bare_errors() -> Iterator[None]:
-    """Let one error out of the fan-out's nurseries bare, with its cancellations dropped.
-
-    A worker's bug, a ``KeyboardInterrupt`` or an error raised by the caller's own
-    target iterator arrives wrapped in the nurseries' groups, beside the ``Cancelled``
-    of the tasks it stopped; callers should see it as if there were no nursery. Two
-    real errors at once stay grouped: neither may hide the other.
-    """
-    # asyncio: a TaskGroup's group never holds its children's CancelledError, so there
-    # is nothing to drop; only the one error to unwrap.
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        leaves = list(_leaves(group))
-        if len(leaves) != 1:
-            raise
-        raise leaves[0] from None
-
-
-def _leaves(error: BaseException) -> Iterator[BaseException]:
-    if isinstance(error, BaseExceptionGroup):
-        for inner in error.exceptions:
-            yield from _leaves(inner)
-    else:
-        yield error
 
 
 async def send_to_many(

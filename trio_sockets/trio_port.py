@@ -1093,7 +1093,7 @@ async def _fan_out(
                         await start(workers, index, value)
 
     body_error: BaseException | None = None
-    with stop, _bare_errors():
+    with stop, _bare_cancelled():
         async with trio.open_nursery() as nursery:
             nursery.start_soon(feed)
             try:
@@ -1108,34 +1108,6 @@ async def _fan_out(
             nursery.cancel_scope.cancel()
     if body_error is not None:
         raise body_error
-
-
-@contextlib.contextmanager
-def _bare_errors() -> Iterator[None]:
-    """Let one error out of the fan-out's nurseries bare, with its cancellations dropped.
-
-    A worker's bug, a ``KeyboardInterrupt`` or an error raised by the caller's own
-    target iterator arrives wrapped in the nurseries' groups, beside the ``Cancelled``
-    of the tasks it stopped; callers should see it as if there were no nursery. Two
-    real errors at once stay grouped: neither may hide the other.
-    """
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        _, rest = group.split(trio.Cancelled)
-        # Nothing but cancellations: one of them, as _bare_cancelled() does.
-        leaves = list(_leaves(group if rest is None else rest))
-        if rest is not None and len(leaves) != 1:
-            raise
-        raise leaves[0] from None
-
-
-def _leaves(error: BaseException) -> Iterator[BaseException]:
-    if isinstance(error, BaseExceptionGroup):
-        for inner in error.exceptions:
-            yield from _leaves(inner)
-    else:
-        yield error
 
 
 async def send_to_many(
