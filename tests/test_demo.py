@@ -262,9 +262,12 @@ def test_demo_code_shows_both_ports_sources_with_the_differences_marked(
     status = main(["demo", "fail-fast", "--code"])
     out, err = capsys.readouterr()
     assert status == 0, err
-    trio_source, asyncio_source = _code.source_of("send_to_many")
+    # send_to_many reads the same in both ports; the model's difference is in the
+    # fan-out beneath it, which the listing shows too.
+    trio_source, asyncio_source = _code.source_of("_fan_out")
     assert trio_source.found and asyncio_source.found
     assert "trio: send_to_many" in out and "asyncio: send_to_many" in out
+    assert "trio: _fan_out" in out and "asyncio: _fan_out" in out
     marked = _marked_lines(out)
     ours, theirs = _code.differing(trio_source.lines, asyncio_source.lines)
     assert ours and theirs  # the ports differ here, or there would be no lesson

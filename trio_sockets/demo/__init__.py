@@ -139,7 +139,7 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         "flight; a refused or hung target only costs its own slot, and the reports come "
         "back in input order. A semaphore with gather, or a pool of three threads, do it too.",
         fan_out,
-        ("send_to_many",),
+        ("send_to_many", "_fan_out"),
     ),
     Scenario(
         "fail-fast",
@@ -149,7 +149,7 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         "and catches it with except*. gather() leaves the rest running; a thread pool "
         "cannot stop its running threads.",
         fail_fast,
-        ("send_to_many",),
+        ("send_to_many", "_fan_out"),
     ),
     Scenario(
         "cancel",
@@ -158,7 +158,7 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         "fan-out; asyncio's Task.cancel() reaches the TaskGroup, which cancels and awaits "
         "its children, and gather() cancels its own. A thread cannot be cancelled.",
         cancel,
-        ("send_to_many",),
+        ("send_to_many", "_fan_out"),
     ),
 )
 
