@@ -379,6 +379,29 @@ def test_send_to_many_over_tls(port: Port, tls_sink: LoopbackServer, client: Any
     assert tls_sink.wait_bytes(5 * len(PAYLOAD))
 
 
+@pytest.mark.timeout(10)
+def test_stream_to_many_over_tls(port: Port, ca: trustme.CA, client: ssl.SSLContext) -> None:
+    # The second target's certificate is for another name: its own "error", the others ok.
+    with (
+        LoopbackServer("sink", tls=tls_server_context(ca)) as good,
+        LoopbackServer("sink", tls=tls_server_context(ca, "other.test")) as wrong,
+    ):
+        targets = [good.target, wrong.target, good.target]
+
+        async def main() -> list[Any]:
+            got = []
+            async with port.module.stream_to_many(targets, PAYLOAD, tls=client) as reports:
+                async for report in reports:
+                    got.append(report)
+            return sorted(got, key=lambda report: report.index)
+
+        reports = port.run(main)
+        assert good.wait_bytes(2 * len(PAYLOAD))
+    assert [r.status for r in reports] == ["ok", "error", "ok"]
+    assert "IP address mismatch" in reports[1].error  # the target is an IP literal
+    assert all(r.tls_version for r in (reports[0], reports[2]))
+
+
 # --------------------------------------------------------------------------------------
 # A handshake that never ends: cancelled or timed out, with no socket left open
 # --------------------------------------------------------------------------------------
