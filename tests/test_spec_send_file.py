@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import threading
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -366,3 +367,26 @@ def test_a_failed_send_file_counts_exactly(port: Port, tmp_path: Path, kind: str
                 assert f"send failed after {conn.bytes_sent} bytes" in str(info.value)
 
         port.run(main)
+
+
+@pytest.mark.timeout(10)
+def test_a_cancel_while_a_pipe_is_quiet_leaves_promptly(port: Port) -> None:
+    # The read blocked in its thread is abandoned: the run returns at once (asyncio.run
+    # waits for its default executor's threads, and would wait for the writer).
+    read_fd, write_fd = os.pipe()
+    file = open(read_fd, "rb")  # noqa: SIM115  # closed below, after the writer
+    try:
+        with LoopbackServer("sink") as server:
+
+            async def main() -> None:
+                async with await port.module.open_connection(*server.address) as conn:
+                    async with port.move_on_after(0.2) as scope:
+                        await conn.send_file(file)
+                    assert scope.cancelled_caught and conn.bytes_sent == 0
+
+            start = time.monotonic()
+            port.run(main)
+            assert time.monotonic() - start < 2
+    finally:
+        os.close(write_fd)  # first: the abandoned read ends at end of file
+        file.close()

@@ -7,20 +7,26 @@ that the port itself reads like the Trio original:
 - :class:`BusyResourceError` and :class:`ClosedResourceError`, the misuse errors;
 - :func:`wait_writable`, :func:`wait_readable` and :func:`notify_closing`, readiness waits
   that never leave a reader or writer registered for a socket that is closed, and
-  :class:`ClosingSocket`, whose ``close()`` wakes them first.
+  :class:`ClosingSocket`, whose ``close()`` wakes them first;
+- :func:`run_in_daemon_thread`, a blocking call (a read from a quiet pipe) that a
+  cancellation abandons without keeping ``asyncio.run()`` from returning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
-from typing import Any, Final, TypeAlias
+import threading
+from collections.abc import Callable
+from typing import Any, Final, TypeAlias, TypeVar
 
 __all__ = [
     "BusyResourceError",
     "ClosedResourceError",
     "ClosingSocket",
     "notify_closing",
+    "run_in_daemon_thread",
     "wait_readable",
     "wait_writable",
 ]
@@ -180,3 +186,43 @@ class ClosingSocket(socket.socket):
             for loop in loops:
                 notify_closing(loop, self)
         super().close()
+
+
+_T = TypeVar("_T")
+
+
+async def run_in_daemon_thread(fn: Callable[..., _T], *args: object) -> _T:
+    """Run the blocking ``fn(*args)`` in a daemon thread of its own; a cancel abandons it.
+
+    Not :func:`asyncio.to_thread`: its threads belong to the loop's default executor,
+    which ``asyncio.run()`` shuts down, waiting for every thread, before it returns. A
+    read blocked on a pipe whose writer is quiet would then hold the whole program, long
+    after the caller was cancelled. (Trio's ``to_thread.run_sync(abandon_on_cancel=True)``
+    does what this does.) A thread per call costs some tens of microseconds.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[_T] = loop.create_future()
+
+    def deliver(settle: Callable[[Any], None], outcome: object) -> None:
+        # RuntimeError: the loop has closed, and nobody waits any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, outcome)
+
+    def settle_result(result: Any) -> None:
+        if not done.done():  # cancelled meanwhile: the result is abandoned
+            done.set_result(result)
+
+    def settle_error(exc: BaseException) -> None:
+        if not done.done():
+            done.set_exception(exc)
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            deliver(settle_error, exc)
+        else:
+            deliver(settle_result, result)
+
+    threading.Thread(target=run, name="trio-sockets blocking read", daemon=True).start()
+    return await done

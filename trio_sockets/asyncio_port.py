@@ -41,6 +41,7 @@ from ._asyncio_tools import (
     ClosedResourceError,
     ClosingSocket,
     notify_closing,
+    run_in_daemon_thread,
     wait_readable,
     wait_writable,
 )
@@ -161,7 +162,7 @@ async def _read_chunk(source: FilePayload, done: int, buffer: bytearray) -> int:
         # A pipe's writer may keep us waiting: read in a worker thread, so that the
         # event loop runs meanwhile. A cancelled read is abandoned to its thread.
         read = getattr(file, "readinto1", None) or file.readinto  # type: ignore[attr-defined]
-        count = await asyncio.to_thread(read, buffer)  # asyncio: abandoned when cancelled
+        count = await run_in_daemon_thread(read, buffer)  # asyncio: see _asyncio_tools
     if count is None:  # a non-blocking file with nothing to read right now
         raise BlockingIOError(errno.EAGAIN, f"payload file is non-blocking: {file!r:.60}")
     return int(count)
