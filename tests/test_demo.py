@@ -20,7 +20,7 @@ from rich.console import Console
 
 from trio_sockets import demo
 from trio_sockets.cli import main
-from trio_sockets.demo import _code, _kit, _render
+from trio_sockets.demo import _code, _kit, _plot, _render
 from trio_sockets.demo._scenarios import (
     CANCEL_AFTER,
     FAIL_FAST_TIMEOUT,
@@ -28,6 +28,7 @@ from trio_sockets.demo._scenarios import (
     HE_TIMEOUT,
     RESET_AFTER,
 )
+from trio_sockets.testing import ipv6_loopback
 
 CONTESTANTS = demo.CONTESTANTS
 
@@ -301,3 +302,34 @@ def test_code_listings_show_each_function_once() -> None:
     assert "trio: send_to_many" in first
     assert "trio: send_to_many" not in second and "shown above" in second
     assert "trio: _open" in second
+
+
+# --------------------------------------------------------------------------------------
+# --plot
+# --------------------------------------------------------------------------------------
+
+
+def _row(scenario: str, measured: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    chosen = demo.select([scenario])[0]
+    return {"name": chosen.name, "title": chosen.title, "results": _run(scenario, measured)}
+
+
+@pytest.mark.timeout(40)
+def test_plot_lanes_are_named_by_role_never_by_port_number(
+    measured: dict[str, dict[str, Any]],
+) -> None:
+    lanes = _plot._lanes(_row("happy-eyeballs", measured), CONTESTANTS)
+    family = "IPv6" if ipv6_loopback() else "IPv4"
+    assert f"attempt: {family}, blackholed" in [label.strip() for label in lanes.labels]
+    assert "attempt: IPv4, accepts" in [label.strip() for label in lanes.labels]
+    assert not any(re.search(r"\d{3,}", label) for label in lanes.labels), lanes.labels
+    for name in CONTESTANTS:
+        assert any(label.startswith(demo.LABELS[name]) for label in lanes.labels), name
+
+
+@pytest.mark.timeout(40)
+def test_plot_shows_the_send_phase_of_backpressure(measured: dict[str, dict[str, Any]]) -> None:
+    lanes = _plot._lanes(_row("backpressure", measured), CONTESTANTS)
+    sends = [bar for bar in lanes.bars if bar[3] == _plot.PHASE_COLOURS["send"]]
+    assert len(sends) == len(demo.PORTS)
+    assert all(width > 0.05 for _, _, width, _, _ in sends)  # the reader set the pace

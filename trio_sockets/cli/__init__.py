@@ -124,7 +124,7 @@ def _demo(args: argparse.Namespace) -> int:
     if plot is not None:
         # After the output: a file system that refuses the plot late loses nothing else.
         try:
-            _render.render_plot(results, ports, plot)
+            _render.render_plot(results, contestants, plot)
         except OSError as exc:
             return _fail("demo", f"--plot {str(plot)!r}: {exc.strerror or exc}")
         print(f"plot written to {plot}", file=sys.stderr)

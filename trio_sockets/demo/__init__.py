@@ -203,6 +203,11 @@ async def _measured(kit: Kit, body: Body, net: Net, sndbuf: int | None) -> Resul
             "threads": len(new_threads(threads) - net.own_threads),
         }
     await kit.stop_tasks_since(tasks)  # measured: now the demo cleans up after it
+    for attempt in result["attempts"]:
+        attempt["role"] = net.role(attempt["address"])
+    for workflow in result["workflows"]:
+        host, _, port = workflow["target"].rpartition(":")
+        workflow["role"] = net.role((host.strip("[]"), port)) or host
     _verdict(kit, result)
     return result
 

@@ -358,6 +358,15 @@ def watch_connects(sndbuf: int | None = None) -> Iterator[list[tuple[float, Any]
         _WATCH.seen, _WATCH.sndbuf = None, None
 
 
+_ROLES: Final[dict[str, str]] = {
+    "sink": "accepts",
+    "echo": "echoes",
+    "slow": "reads slowly",
+    "reset": "resets",
+    "blackhole": "blackholed",
+}
+
+
 class Net(contextlib.ExitStack):
     """The servers of one run: closed when the run ends, outside the event loop."""
 
@@ -366,6 +375,15 @@ class Net(contextlib.ExitStack):
         self.server_ports: set[int] = set()
         self.own_fds: set[int] = set()  # listeners and blackhole fillers
         self.own_threads: set[threading.Thread] = set()  # the servers' threads
+        self.roles: dict[tuple[str, int], str] = {}  # (host, port): "IPv6, blackholed"
+
+    def role(self, address: Iterable[Any]) -> str | None:
+        """What the server at ``address`` does, as a plot's lane says it; None if unknown."""
+        host, port = list(address)[:2]
+        return self.roles.get((str(host), int(port)))
+
+    def _name(self, host: str, port: int, role: str) -> None:
+        self.roles[(host, port)] = f"{'IPv6' if ':' in host else 'IPv4'}, {role}"
 
     def server(self, mode: Mode, host: str = "127.0.0.1", **options: Any) -> LoopbackServer:
         before, threads = open_fds(), set(threading.enumerate())
@@ -374,6 +392,7 @@ class Net(contextlib.ExitStack):
         self.own_fds |= open_fds() - before
         self.own_threads |= new_threads(threads)
         self.server_ports.add(server.port)
+        self._name(server.host, server.port, _ROLES[mode])
         return server
 
     def closed_port(self, host: str = "127.0.0.1") -> SockAddr:
@@ -384,7 +403,9 @@ class Net(contextlib.ExitStack):
         """
         sock = self.enter_context(refusing_socket(host))
         self.own_fds.add(sock.fileno())
-        return tuple(sock.getsockname())
+        address = tuple(sock.getsockname())
+        self._name(host, address[1], "refuses")
+        return address
 
     def left_behind(self, before: set[int]) -> int:
         """Sockets opened since ``before`` and still open, the servers' own excepted.

@@ -7,7 +7,6 @@ Nothing here touches the network; it turns the JSON-ready dicts of
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Final
 
 from rich import box
@@ -18,6 +17,7 @@ from rich.text import Text
 from .._addresses import format_address
 from .._reports import SendReport
 from . import LABELS
+from ._plot import PLOT_SUFFIXES, render_plot
 
 __all__ = [
     "PLOT_SUFFIXES",
@@ -28,7 +28,6 @@ __all__ = [
     "scenario_table",
 ]
 
-PLOT_SUFFIXES: Final = (".png", ".svg")
 _MARKS: Final = {"connected": "✓", "failed": "✗", "cancelled": "⊘"}
 _STYLES: Final = {"trio": "cyan", "asyncio": "magenta", "asyncio+uvloop": "magenta"}
 CAPTION: Final = (
@@ -37,7 +36,6 @@ CAPTION: Final = (
     "⊘ cancelled, as the ports report them; for the others, the connects seen), and what "
     "was left running when the call returned."
 )
-_COLOURS: Final = {"connected": "tab:green", "failed": "tab:red", "cancelled": "tab:gray"}
 
 
 def format_bytes(count: int | None) -> str:
@@ -132,52 +130,6 @@ def print_demo(
         if code is not None:
             console.print()
             console.print(code(index))
-
-
-def render_plot(scenarios: Sequence[dict[str, Any]], ports: Sequence[str], path: Path) -> None:
-    """Draw each port's connection attempts on a timeline, one panel per scenario.
-
-    Raises:
-        ImportError: matplotlib is not installed.
-    """
-    from matplotlib.figure import Figure  # an optional extra: imported only here
-
-    shown = [s for s in scenarios if any(s["results"][p]["attempts"] for p in ports)]
-    lanes = [sum(len(s["results"][p]["attempts"]) for p in ports) for s in shown]
-    figure = Figure(figsize=(10, 1.2 + 0.32 * sum(lanes) + 0.6 * len(shown)), layout="constrained")
-    axes_list = figure.subplots(max(len(shown), 1), 1, squeeze=False)[:, 0]
-    for axes, scenario in zip(axes_list, shown, strict=False):
-        labels: list[str] = []
-        span = max(a["ended_s"] for p in ports for a in scenario["results"][p]["attempts"])
-        for port in ports:
-            for attempt in scenario["results"][port]["attempts"]:
-                y = len(labels)
-                start, end = attempt["started_s"], attempt["ended_s"]
-                width = max(end - start, span / 150)  # an instant refusal still shows
-                axes.barh(y, width, left=start, color=_COLOURS.get(attempt["outcome"], "k"))
-                labels.append(f"{port} {format_address(attempt['address'])}")
-        axes.set_yticks(range(len(labels)), labels, fontsize=8)
-        axes.invert_yaxis()
-        axes.set_xlim(left=0)
-        axes.set_title(f"{scenario['name']}: {scenario['title']}", fontsize=10, loc="left")
-        axes.set_xlabel("seconds since the scenario started", fontsize=8)
-        axes.grid(axis="x", alpha=0.3)
-    if not shown:
-        axes_list[0].set_title("no connection attempts to show")
-    handles = [
-        _patch(colour, outcome) for outcome, colour in _COLOURS.items()
-    ]  # one legend for all panels
-    figure.legend(handles=handles, loc="outside upper right", ncols=3, fontsize=8)
-    figure.suptitle(
-        "Connection attempts: Trio and asyncio side by side", fontsize=11, x=0.02, ha="left"
-    )
-    figure.savefig(path)
-
-
-def _patch(colour: str, label: str) -> Any:
-    from matplotlib.patches import Patch
-
-    return Patch(color=colour, label=label)
 
 
 def report_text(report: SendReport) -> str:

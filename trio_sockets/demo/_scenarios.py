@@ -20,7 +20,7 @@ Result: TypeAlias = dict[str, Any]
 Body: TypeAlias = Callable[[Kit, Net], Awaitable[Result]]
 
 STATUSES: Final = ("ok", "error", "timeout", "cancelled")
-PHASES: Final = ("resolve", "connect", "check", "send", "reply")
+PHASES: Final = ("resolve", "connect", "tls", "check", "send", "reply")
 PAYLOAD: Final = b"hello from trio-sockets\n"
 HE_DELAY: Final = 0.250  # seconds: RFC 8305's recommended Connection Attempt Delay
 HE_TIMEOUT: Final = 2.0  # seconds for the happy-eyeballs scenario
