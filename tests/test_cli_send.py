@@ -353,6 +353,15 @@ def test_a_name_that_does_not_resolve_is_named(
 
 
 @pytest.mark.timeout(10)
+def test_a_url_is_refused_with_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "send", "http://localhost:18080", "--data", "x")
+    assert status == 2
+    assert "is a URL; give host:port, such as 'localhost:18080'" in err
+    assert err.count("http://localhost:18080") == 1
+    assert out == ""
+
+
+@pytest.mark.timeout(10)
 def test_help_says_what_exit_0_means(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "send", "--help")
     assert status == 0

@@ -199,6 +199,13 @@ def test_parse_returns_a_target_unchanged() -> None:
 
 # (value, a fragment the message must contain: it names the offending value)
 PARSE_ERRORS: list[tuple[object, str]] = [
+    # a URL, not a target
+    (
+        "http://localhost:18080",
+        "'http://localhost:18080' is a URL; give host:port, such as 'localhost:18080'",
+    ),
+    ("https://[::1]:8443/x?y", "is a URL; give host:port, such as '[::1]:8443'"),
+    ("http://example.test/", "'http://example.test/' is a URL; give host:port"),
     # no port
     ("example.test", "no port in target 'example.test'"),
     ("[2001:db8::1]", "no port in target '[2001:db8::1]'"),

@@ -35,8 +35,8 @@ class Target:
             TargetError: the value has no port, a port that is not an integer in
                 1..65535 (service names such as ``http`` are refused), an empty host, a
                 host with whitespace or control characters, a host that is not a string,
-                or a name DNS never accepts (an empty label, a label over 63 octets, over
-                253 octets in all).
+                a name DNS never accepts (an empty label, a label over 63 octets, over
+                253 octets in all), or a URL (the message says to give ``host:port``).
         """
         if isinstance(value, Target):
             return value
@@ -67,6 +67,10 @@ class Target:
 
 
 def _split_host_port(value: str) -> tuple[str, str]:
+    if "://" in value:
+        # A URL names a protocol as well as a place; a target is the place alone. Said
+        # plainly, or its colons would read as an IPv6 literal without brackets.
+        raise TargetError(f"{value!r} is a URL; give host:port{_url_hint(value)}")
     if value.startswith("["):
         end = value.find("]")
         if end == -1:
@@ -83,6 +87,14 @@ def _split_host_port(value: str) -> tuple[str, str]:
     if ":" in host:
         raise TargetError(f"IPv6 literal must be in brackets, as '[{host}]:{port}', got {value!r}")
     return host, port
+
+
+def _url_hint(value: str) -> str:
+    """ ", such as 'host:port'" when the URL names both (no guess of a default port)."""
+    place = value.split("://", 1)[1].split("/", 1)[0].rpartition("@")[2]
+    host, sep, port = place.rpartition(":")
+    ok = sep and host and port.isascii() and port.isdigit()
+    return f", such as {place!r}" if ok else ""
 
 
 def _parse_port(text: str, value: object) -> int:
