@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import json
 import os
 import socket
@@ -228,7 +229,8 @@ def test_output_writes_the_reply_bytes_to_a_file(
                              "--output", str(saved), "--backend", backend)  # fmt: skip
     assert status == 0
     assert saved.read_bytes() == b"x" * 10
-    assert f"reply: 10 bytes, the peer closed, written to {saved}" in out
+    assert f"reply: 10 bytes, the peer closed, written to {saved}" in " ".join(out.split())
+    assert_fits_80_columns(out)
     with text_server(payload) as target:
         status, out, _ = run(capsys, "send", target, "--data", "hi", "--output", str(saved))
     assert status == 0
@@ -284,6 +286,12 @@ def test_a_cut_reply_says_so_in_the_text_and_the_json(
                              "--max-reply", "1000", "--backend", backend)  # fmt: skip
         assert status == 0
         assert "reply: 1000 bytes, cut at 1000 bytes (--max-reply)" in out
+        status, _, err = run(capsys, "send", server.target, "--data", "z" * 5000, "--raw",
+                             "--max-reply", "1000", "--backend", backend)  # fmt: skip
+        assert "cut at 1000 bytes (--max-reply), written to standard output" in " ".join(
+            err.split()
+        )
+        assert_fits_80_columns(err)
         status, out, _ = run(capsys, "send", server.target, "--data", "z" * 5000, "--reply",
                              "--max-reply", "1000", "--backend", backend, "--json")  # fmt: skip
     assert status == 0
@@ -359,6 +367,25 @@ def test_a_url_is_refused_with_a_hint(capsys: pytest.CaptureFixture[str]) -> Non
     assert "is a URL; give host:port, such as 'localhost:18080'" in err
     assert err.count("http://localhost:18080") == 1
     assert out == ""
+
+
+class _Terminal(io.TextIOWrapper):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.timeout(20)
+def test_a_payload_typed_at_the_terminal_gets_a_hint(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", _Terminal(io.BytesIO(b"typed\n")))
+    with LoopbackServer("sink") as server:
+        status, _, err = run(capsys, "send", server.target)
+        assert server.wait_bytes(6)
+    assert status == 0
+    assert "reading the payload from the terminal: end it with Ctrl+D" in err
+    status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--timeout", "0.001")
+    assert "terminal" not in err
 
 
 @pytest.mark.timeout(10)

@@ -18,7 +18,7 @@ from .._reports import SendReport
 __all__ = ["WIDTH", "report_text"]
 
 WIDTH: Final = 80  # columns: the text fits a default terminal
-PREVIEW_LINES: Final = 8  # lines of a text reply shown
+PREVIEW_LINES: Final = 12  # lines of a text reply shown
 PREVIEW_BINARY: Final = 48  # bytes of a binary reply shown, escaped
 _PHASES: Final = ("resolve", "connect", "tls", "check", "send", "reply")
 _WHY_STOPPED: Final = {
@@ -78,11 +78,12 @@ def _reply_lines(reply: bytes, end: str | None, max_reply: int, reply_to: str | 
         why = f"cut at {max_reply} bytes (--max-reply)"
     else:
         why = _WHY_STOPPED.get(end or "", "")
-    head = f"  reply: {size}" + (f", {why}" if why else "")
+    head = f"reply: {size}" + (f", {why}" if why else "")
     if reply_to is not None:
-        return [f"{head}, written to {reply_to}"]
+        return _wrap(f"{head}, written to {reply_to}")
     if not reply:
-        return [head]
+        return _wrap(head)
+    head = "  " + head
     text = _as_text(reply, cut=end == "limit")
     if text is None:
         preview = repr(reply[:PREVIEW_BINARY])

@@ -62,6 +62,13 @@ def run_send(args: argparse.Namespace) -> int:
                 output = stack.enter_context(open(args.output, "wb"))
             except OSError as exc:
                 return _fail(f"cannot write --output {args.output!r}: {exc.strerror or exc}")
+        if args.data is None and args.file in (None, "-") and _stdin_is_a_terminal():
+            # Otherwise a user who forgot the payload sees nothing happen at all.
+            limit = "" if args.timeout is None else f", within --timeout {args.timeout:g} s"
+            print(
+                f"reading the payload from the terminal: end it with Ctrl+D{limit}",
+                file=sys.stderr,
+            )
         try:
             payload = open_payload(_data(args), args.file, _stdin())
         except OSError as exc:
@@ -129,6 +136,13 @@ def _data(args: argparse.Namespace) -> bytes | None:
 def _stdin() -> IO[bytes] | None:
     stdin = sys.stdin
     return None if stdin is None else stdin.buffer
+
+
+def _stdin_is_a_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except ValueError:  # closed
+        return False
 
 
 def _run(backend: str, target: Target, payload: Payload, options: dict[str, Any]) -> SendReport:
