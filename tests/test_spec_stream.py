@@ -290,3 +290,26 @@ def test_a_huge_max_concurrency_is_fine(port: Port) -> None:
                 return [r.status async for r in reports]
 
         assert port.run(main) == ["ok"] * 3
+
+
+@pytest.mark.timeout(10)
+def test_the_reply_options_apply_to_each_target(port: Port) -> None:
+    with LoopbackServer("echo") as echo:
+
+        async def main() -> tuple[list[Any], list[Any]]:
+            options: dict[str, Any] = {
+                "read_reply": True,
+                "half_close": False,  # the echo server answers, and keeps its side open
+                "reply_until": b"\n",
+                "timeout": 5,
+            }
+            async with port.module.stream_to_many(
+                [echo.target] * 3, b"ping\n", **options
+            ) as reports:
+                streamed = [r async for r in reports]
+            gathered = await port.module.send_to_many([echo.target] * 2, b"pong\n", **options)
+            return streamed, gathered
+
+        streamed, gathered = port.run(main)
+    assert [(r.reply, r.reply_end) for r in streamed] == [(b"ping\n", "until")] * 3
+    assert [(r.reply, r.reply_end) for r in gathered] == [(b"pong\n", "until")] * 2

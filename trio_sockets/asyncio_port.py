@@ -1002,6 +1002,9 @@ def stream_to_many(
     happy_eyeballs_delay: float | None = DEFAULT_DELAY,
     read_reply: bool = False,
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+    half_close: bool = True,
+    reply_until: bytes | None = None,
+    reply_idle_timeout: float | None = None,
     tls: bool | ssl.SSLContext = False,
 ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[SendReport]]:
     """Run :func:`connect_check_send` for a stream of targets; yield reports as they end.
@@ -1010,7 +1013,8 @@ def stream_to_many(
     ``async for report in reports:``. Each report carries ``index``, the target's
     position in the input. ``targets`` may be any iterable or async iterable (a
     generator of millions will do): it is read lazily, a target at a time, and at most
-    ``max_concurrency`` workflows run at once. A consumer that stops reading holds the
+    ``max_concurrency`` workflows run at once; the other options are
+    :func:`connect_check_send`'s, for each target. A consumer that stops reading holds the
     workflows back, so memory is bounded by ``max_concurrency``, not by the number of
     targets. Leaving the block early, by ``break`` or an exception, cancels what is in
     flight and closes every socket before the block exits. A target that cannot be
@@ -1034,7 +1038,16 @@ def stream_to_many(
     # async generator, the group would cancel the consumer's task, or a cancellation
     # meant for the consumer would land inside the generator's frame.
     checked = check_targets(targets)
-    options = Options.check(timeout, happy_eyeballs_delay, read_reply, max_reply_bytes, tls=tls)
+    options = Options.check(
+        timeout,
+        happy_eyeballs_delay,
+        read_reply,
+        max_reply_bytes,
+        half_close=half_close,
+        reply_until=reply_until,
+        reply_idle_timeout=reply_idle_timeout,
+        tls=tls,
+    )
     data = check_payload(payload)
     limit = check_count(max_concurrency, "max_concurrency")
     return _fan_out(checked, data, options, limit, {}, fail_fast=False)
@@ -1206,13 +1219,17 @@ async def send_to_many(
     happy_eyeballs_delay: float | None = DEFAULT_DELAY,
     read_reply: bool = False,
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+    half_close: bool = True,
+    reply_until: bytes | None = None,
+    reply_idle_timeout: float | None = None,
     tls: bool | ssl.SSLContext = False,
     fail_fast: bool = False,
     on_report: Callable[[SendReport], object] | None = None,
 ) -> list[SendReport]:
     """Run :func:`connect_check_send` for every target, at most ``max_concurrency`` at once.
 
-    Every target is checked before any I/O. ``timeout`` applies to each target. The
+    Every target is checked before any I/O. ``timeout`` and the reply options apply to
+    each target, as in :func:`connect_check_send`. The
     reports come back one per target, in input order; a failing target never disturbs
     the others, unless ``fail_fast`` is set: then the first report that is not ``"ok"``
     cancels the rest, whose reports say ``"cancelled"``. ``on_report`` is called with
@@ -1230,7 +1247,16 @@ async def send_to_many(
         ValueError: a negative or NaN timeout or delay, or a size below one.
     """
     parsed = parse_targets(targets)
-    options = Options.check(timeout, happy_eyeballs_delay, read_reply, max_reply_bytes, tls=tls)
+    options = Options.check(
+        timeout,
+        happy_eyeballs_delay,
+        read_reply,
+        max_reply_bytes,
+        half_close=half_close,
+        reply_until=reply_until,
+        reply_idle_timeout=reply_idle_timeout,
+        tls=tls,
+    )
     data = check_payload(payload)
     limit = check_count(max_concurrency, "max_concurrency")
     stop_early = check_flag(fail_fast, "fail_fast")
