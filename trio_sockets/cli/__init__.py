@@ -1,4 +1,4 @@
-"""The ``trio-sockets`` command: ``demo``, ``send``, ``serve`` and ``bench``.
+"""The ``trio-sockets`` command: ``demo``, ``send``, ``send-many``, ``serve`` and ``bench``.
 
 ``main(argv)`` returns the exit status instead of exiting, so that tests can call it
 in-process: 0 for success, 1 when the network said no (a target failed or timed out, a
@@ -27,7 +27,7 @@ from typing import Any, Final, NoReturn
 
 from .. import __version__
 from .._addresses import format_address
-from .._checks import DEFAULT_MAX_REPLY_BYTES, DEFAULT_TIMEOUT
+from .._checks import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_REPLY_BYTES, DEFAULT_TIMEOUT
 from ..testing.servers import MODES, TLS_MODES, LoopbackServer
 
 __all__ = ["build_parser", "main"]
@@ -202,6 +202,120 @@ def _send_command(args: argparse.Namespace) -> int:
     from ._send import run_send
 
     return run_send(args)
+
+
+# --------------------------------------------------------------------------------------
+# send-many
+# --------------------------------------------------------------------------------------
+
+
+def _send_many_command(args: argparse.Namespace) -> int:
+    from ._send_many import run_send_many
+
+    return run_send_many(args)
+
+
+def _concurrency(text: str) -> int:
+    """argparse type for ``--concurrency``: a positive number of workflows at once."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def _add_send_many(sub: Any) -> None:
+    many = sub.add_parser(
+        "send-many",
+        help="send one payload to every target of a file, many at a time",
+        description="Read TARGETS_FILE (or standard input, '-') lazily, one target per "
+        "line (blank lines and '#' comments are skipped), and run send's workflow for "
+        "each, at most --concurrency at once, in memory bounded by --concurrency however "
+        "long the file. A line that is not a target is that line's error report. Reports "
+        "come as they complete: JSON lines on standard output when it is not a terminal "
+        "(or with --jsonl), one line of text on a terminal; progress and a summary on "
+        "standard error. Exit 0 when every target was ok, 1 when any was not, 2 for bad "
+        "usage, 130 on Ctrl+C.",
+    )
+    many.add_argument(
+        "targets", metavar="TARGETS_FILE", help="a file of targets, one per line, or '-'"
+    )
+    source = many.add_mutually_exclusive_group()
+    source.add_argument("--data", metavar="TEXT", help="send TEXT (UTF-8) to every target")
+    source.add_argument(
+        "--file",
+        metavar="PATH",
+        help="send the bytes of PATH to every target ('-' for standard input; at most 64 MiB)",
+    )
+    many.add_argument(
+        "--backend",
+        choices=("trio", "asyncio", "asyncio+uvloop"),
+        default="trio",
+        help=f"which framework runs the fan-out ({UVLOOP_HINT} for uvloop) (default: trio)",
+    )
+    many.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        default=DEFAULT_MAX_CONCURRENCY,
+        metavar="N",
+        help=f"at most N targets at once (default: {DEFAULT_MAX_CONCURRENCY})",
+    )
+    many.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop at the first target that is not ok: the others in flight are cancelled",
+    )
+    many.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds for each target's workflow, or 'none' (default: {DEFAULT_TIMEOUT:g})",
+    )
+    many.add_argument(
+        "--reply", action="store_true", help="half-close after sending, then read each reply"
+    )
+    many.add_argument(
+        "--no-half-close",
+        dest="half_close",
+        action="store_false",
+        help="keep the sending side open while the reply is read; end the reply with "
+        "--reply-until or --idle-timeout",
+    )
+    many.add_argument(
+        "--reply-until",
+        type=_escaped_bytes,
+        metavar="TEXT",
+        help=r"stop reading once the reply ends with TEXT (\r, \n, \t, \xHH escapes; "
+        "implies --reply)",
+    )
+    many.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        metavar="S",
+        help="stop reading after S seconds without a byte of reply (implies --reply)",
+    )
+    many.add_argument(
+        "--max-reply",
+        type=_size,
+        default=DEFAULT_MAX_REPLY_BYTES,
+        metavar="N",
+        help=f"read at most N bytes of each reply (default: {DEFAULT_MAX_REPLY_BYTES})",
+    )
+    many.add_argument("--tls", action="store_true", help="speak TLS, verified as send does")
+    many.add_argument(
+        "--cafile", metavar="PATH", help="trust the CA certificates in PATH (implies --tls)"
+    )
+    many.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify certificates or host names (implies --tls)",
+    )
+    many.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="JSON lines on standard output even on a terminal (the default elsewhere)",
+    )
+    # send's report helpers look for these; send-many writes no reply bytes anywhere.
+    many.set_defaults(func=_send_many_command, raw=False, output=None)
 
 
 # --------------------------------------------------------------------------------------
@@ -471,6 +585,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "slow or interactive input."
     )
     send.set_defaults(func=_send_command)
+    _add_send_many(sub)
 
     serve = sub.add_parser(
         "serve",

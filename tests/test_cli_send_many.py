@@ -1,0 +1,195 @@
+"""``trio-sockets send-many``: a file of targets, streamed, with a report per line.
+
+Called in-process through ``main([...])`` (standard output is then not a terminal, so
+reports are JSON lines), once with a terminal faked for the text output, and once as a
+subprocess, whose reader goes away early. Loopback only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trio_sockets.cli import main
+from trio_sockets.cli._send_many import target_lines
+from trio_sockets.testing import LoopbackServer, refusing_socket
+
+pytestmark = pytest.mark.timeout(30)
+
+BACKENDS = ["trio", "asyncio"]
+
+
+@contextlib.contextmanager
+def refusing_target() -> Iterator[str]:
+    with refusing_socket() as sock:
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict[str, Any]], str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, [json.loads(line) for line in out.splitlines()], err
+
+
+def test_target_lines_skip_blanks_and_comments() -> None:
+    lines = [b"# header\n", b"a.test:1\n", b"\n", b"  \t\n", b"  b.test:2  \n", b"\xff:3\n"]
+    assert list(target_lines(iter(lines))) == [(2, "a.test:1"), (5, "b.test:2"), (6, "\\xff:3")]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_line_reports_once_with_its_line_number(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, backend: str
+) -> None:
+    with LoopbackServer("sink") as sink, refusing_target() as refused:
+        path = tmp_path / "targets.txt"
+        path.write_text(f"# targets\n{sink.target}\n\nnot a target\n{refused}\n{sink.target}\n")
+        status, reports, err = run(
+            capsys, "send-many", str(path), "--data", "hello", "--backend", backend
+        )
+        assert sink.wait_bytes(2 * len(b"hello"))
+    assert status == 1  # two lines failed
+    by_line = {r["line"]: r for r in reports}
+    assert sorted(by_line) == [2, 4, 5, 6]
+    assert [by_line[n]["status"] for n in (2, 4, 5, 6)] == ["ok", "error", "error", "ok"]
+    assert by_line[4]["target"] == "not a target"
+    assert (
+        by_line[4]["error"].startswith("TargetError: ") and "'not a target'" in by_line[4]["error"]
+    )
+    assert by_line[5]["error"].startswith("ConnectionRefusedError")
+    assert sorted(r["index"] for r in reports) == [0, 1, 2, 3]
+    assert "send-many: 4 targets (2 ok, 2 error)" in err
+
+
+def test_all_ok_exits_0_and_the_payload_may_come_from_stdin(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with LoopbackServer("sink") as sink:
+        path = tmp_path / "targets.txt"
+        path.write_text(f"{sink.target}\n" * 50)
+        monkeypatch.setattr(sys, "stdin", _Stdin(b"from stdin"))
+        status, reports, err = run(capsys, "send-many", str(path), "--concurrency", "7")
+        assert sink.wait_bytes(50 * len(b"from stdin"))
+    assert status == 0
+    assert len(reports) == 50 and all(r["ok"] and r["bytes_sent"] == 10 for r in reports)
+    assert "50 targets (50 ok)" in err
+
+
+def test_the_targets_may_come_from_stdin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with LoopbackServer("sink") as sink:
+        monkeypatch.setattr(sys, "stdin", _Stdin(f"{sink.target}\n{sink.target}\n".encode()))
+        status, reports, _ = run(capsys, "send-many", "-", "--data", "x")
+    assert status == 0 and [r["line"] for r in sorted(reports, key=lambda r: r["line"])] == [1, 2]
+
+
+def test_fail_fast_stops_at_the_first_failure(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with LoopbackServer("sink") as sink, refusing_target() as refused:
+        path = tmp_path / "targets.txt"
+        path.write_text(f"{refused}\n" + f"{sink.target}\n" * 20)
+        status, reports, err = run(
+            capsys, "send-many", str(path), "--data", "x", "--fail-fast", "--concurrency", "1"
+        )
+    assert status == 1
+    assert [r["status"] for r in reports] == ["error"]
+    assert "--fail-fast stopped the rest" in err
+
+
+def test_reply_options_reach_each_target(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with LoopbackServer("echo") as echo:
+        path = tmp_path / "targets.txt"
+        path.write_text(f"{echo.target}\n" * 3)
+        status, reports, _ = run(
+            capsys, "send-many", str(path), "--data", "ping\n", "--no-half-close",
+            "--reply-until", r"\n", "--timeout", "5",
+        )  # fmt: skip
+    assert status == 0
+    assert [(r["reply"], r["reply_end"]) for r in reports] == [("ping\n", "until")] * 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["send-many", "{missing}", "--data", "x"], "cannot read TARGETS_FILE"),
+        (["send-many", "-"], "give --data TEXT or --file PATH"),
+        (["send-many", "{targets}", "--concurrency", "0"], "positive integer"),
+        (["send-many", "{targets}", "--file", "{missing}"], "cannot read --file"),
+        (["send-many", "{targets}", "--timeout", "-1"], "non-negative"),
+    ],
+)
+def test_bad_usage_exits_2_before_any_io(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
+) -> None:
+    with LoopbackServer("sink") as sink:
+        targets = tmp_path / "targets.txt"
+        targets.write_text(f"{sink.target}\n")
+        names = {"missing": str(tmp_path / "missing"), "targets": str(targets)}
+        status = main([arg.format(**names) for arg in argv])
+        _, err = capsys.readouterr()
+        assert status == 2
+        assert message in err
+        assert sink.connections == 0
+
+
+def test_a_payload_that_never_ends_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    targets = tmp_path / "targets.txt"
+    targets.write_text("127.0.0.1:9\n")
+    status = main(["send-many", str(targets), "--file", "/dev/zero"])
+    assert status == 2
+    assert "larger than 64 MiB" in capsys.readouterr().err
+
+
+def test_text_lines_on_a_terminal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with LoopbackServer("sink") as sink, refusing_target() as refused:
+        path = tmp_path / "targets.txt"
+        path.write_text(f"{sink.target}\n{refused}\n")
+        monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+        status = main(["send-many", str(path), "--data", "x", "--concurrency", "1"])
+        out, _ = capsys.readouterr()
+    assert status == 1
+    first, second = out.splitlines()
+    assert first.startswith(f"ok      line 1: {sink.target} ({sink.target}): sent 1 B in ")
+    assert second.startswith(f"error   line 2: {refused}: ConnectionRefusedError")
+
+
+def test_as_a_subprocess_whose_reader_goes_away(tmp_path: Path) -> None:
+    with LoopbackServer("sink") as sink:
+        path = tmp_path / "targets.txt"
+        path.write_text(f"{sink.target}\n" * 20_000)
+        command = [sys.executable, "-m", "trio_sockets", "send-many", str(path), "--data", "x"]
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as process:
+            assert process.stdout is not None and process.stderr is not None
+            first = json.loads(process.stdout.readline())
+            process.stdout.close()  # like `| head -1`
+            err = process.stderr.read()
+            status = process.wait(timeout=20)
+    assert first["ok"] and first["line"] >= 1
+    assert status == 0, err
+    assert "Traceback" not in err
+    assert "standard output was closed" in err
+
+
+class _Stdin:
+    """A stand-in for ``sys.stdin``: its ``buffer`` holds the given bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        import io
+
+        self.buffer = io.BytesIO(data)

@@ -1,0 +1,322 @@
+"""``trio-sockets send-many``: one payload to every target of a file, streamed.
+
+The targets file (or standard input, ``-``) holds one target per line; blank lines and
+lines starting with ``#`` are skipped. It is read lazily, a line at a time, by
+``stream_to_many``: a file of a million lines runs in memory bounded by
+``--concurrency``, never by its length. A line that is not a target becomes that
+line's error report; it does not stop the others.
+
+Output: one report per target, as it completes. On standard output, JSON lines (one
+object per report, with the ``line`` it came from) when standard output is not a
+terminal or with ``--jsonl``; on a terminal, one short line of text per report. On
+standard error: a progress line while it runs (only when standard error is a
+terminal) with the rate, the counts and, for a regular file, an ETA; and a summary
+at the end.
+
+Exit status: 0 when every target was ok, 1 when any was not, 2 for bad usage
+(checked before any I/O), 130 on Ctrl+C. A reader of standard output that goes away
+(``| head``) stops the run quietly; the status tells about the targets reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import stat
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import IO, Any, Final
+
+from .._addresses import format_address
+from .._reports import SendReport
+from ._send import _data, _implies_reply, _tls, silence_stdout
+
+__all__ = ["MAX_PAYLOAD", "run_send_many", "target_lines"]
+
+# The payload is held in memory once and sent to every target: a file or standard
+# input larger than this is refused (a device such as /dev/zero never ends).
+MAX_PAYLOAD: Final = 64 * 1024 * 1024  # bytes
+# Counting the targets of a regular file first, for the ETA, reads it twice: worth it
+# up to this size (some 10 million lines), not beyond.
+COUNT_LIMIT: Final = 512 * 1024 * 1024  # bytes
+STATUSES: Final = ("ok", "error", "timeout", "cancelled")
+
+
+def _fail(message: str) -> int:
+    print(f"trio-sockets send-many: error: {message}", file=sys.stderr)
+    return 2
+
+
+def target_lines(lines: Iterator[bytes]) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each target line: blank lines and ``#`` comments skipped.
+
+    A line that is not UTF-8 is still yielded (with its bad bytes escaped), so that it
+    becomes its line's error report rather than stopping the run.
+    """
+    for number, raw in enumerate(lines, start=1):
+        text = raw.decode("utf-8", "backslashreplace").strip()
+        if text and not text.startswith("#"):
+            yield number, text
+
+
+def _count_targets(path: str) -> int | None:
+    """How many targets a regular file holds, if it is small enough to read twice."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > COUNT_LIMIT:
+            return None
+        with open(path, "rb") as file:
+            return sum(1 for _ in target_lines(iter(file)))
+    except OSError:
+        return None
+
+
+def _read_payload(args: argparse.Namespace, stdin: IO[bytes] | None) -> bytes:
+    """The payload: ``--data``, ``--file`` or standard input, at most :data:`MAX_PAYLOAD`.
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: the payload is larger than :data:`MAX_PAYLOAD`.
+    """
+    data = _data(args)
+    if data is not None:
+        return data
+    with contextlib.ExitStack() as stack:
+        if args.file is not None and args.file != "-":
+            source: IO[bytes] = stack.enter_context(open(args.file, "rb"))
+            name = repr(args.file)
+        elif stdin is not None:
+            source, name = stdin, "standard input"
+        else:
+            return b""
+        payload = source.read(MAX_PAYLOAD + 1)
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(
+            f"the payload from {name} is larger than {MAX_PAYLOAD >> 20} MiB: each target "
+            "is sent the same bytes, held in memory once"
+        )
+    return payload
+
+
+def run_send_many(args: argparse.Namespace) -> int:
+    """The ``send-many`` command, from parsed arguments; returns the exit status."""
+    if args.backend == "asyncio+uvloop" and importlib.util.find_spec("uvloop") is None:
+        from . import UVLOOP_HINT
+
+        return _fail(f"--backend asyncio+uvloop needs uvloop: {UVLOOP_HINT}")
+    from_stdin = args.targets == "-"
+    if from_stdin and args.data is None and args.file in (None, "-"):
+        return _fail(
+            "the targets come from standard input, so the payload cannot: give --data "
+            "TEXT or --file PATH"
+        )
+    stdin = sys.stdin.buffer if sys.stdin is not None else None
+    try:
+        payload = _read_payload(args, stdin)
+    except OSError as exc:
+        return _fail(f"cannot read --file {args.file!r}: {exc.strerror or exc}")
+    except ValueError as exc:
+        return _fail(str(exc))
+    try:
+        tls = _tls(args)
+    except (OSError, ValueError) as exc:
+        return _fail(f"cannot load --cafile {args.cafile!r}: {exc}")
+    with contextlib.ExitStack() as stack:
+        if from_stdin:
+            if stdin is None:
+                return _fail("standard input is closed: there are no targets to read")
+            source: IO[bytes] = stdin
+            total = None
+        else:
+            try:
+                source = stack.enter_context(open(args.targets, "rb"))
+            except OSError as exc:
+                return _fail(f"cannot read TARGETS_FILE {args.targets!r}: {exc.strerror or exc}")
+            total = _count_targets(args.targets)
+        options = {
+            "max_concurrency": args.concurrency,
+            "timeout": args.timeout,
+            "read_reply": args.reply or _implies_reply(args),
+            "max_reply_bytes": args.max_reply,
+            "half_close": args.half_close,
+            "reply_until": args.reply_until,
+            "reply_idle_timeout": args.idle_timeout,
+            "tls": tls,
+        }
+        run = _Run(args, total)
+        with run.progress():
+            _run_backend(args.backend, run, target_lines(iter(source)), payload, options)
+        run.summary()
+        return run.status
+
+
+class _Run:
+    """One run's output: each report as it comes, the progress line, the summary."""
+
+    def __init__(self, args: argparse.Namespace, total: int | None) -> None:
+        self.args = args
+        self.total = total
+        self.jsonl = args.jsonl or not sys.stdout.isatty()
+        self.counts: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self.reader_gone = False  # standard output's reader went away (| head)
+        self.stopped_early = False  # --fail-fast
+        self._update: Callable[[], None] = lambda: None
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def status(self) -> int:
+        return 0 if self.counts["ok"] == self.done else 1
+
+    @contextlib.contextmanager
+    def progress(self) -> Iterator[None]:
+        """A live progress line on standard error, if it is a terminal."""
+        if not sys.stderr.isatty():
+            yield
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        columns: list[Any] = [TextColumn("send-many")]
+        if self.total is not None:
+            columns += [BarColumn(), TaskProgressColumn(), MofNCompleteColumn()]
+        else:
+            columns += [TextColumn("{task.completed} done")]
+        columns += [
+            TextColumn("{task.fields[rate]}/s"),
+            TextColumn("[green]{task.fields[ok]} ok[/] [red]{task.fields[error]} error[/] "
+                       "[yellow]{task.fields[timeout]} timeout[/]"),
+            TimeElapsedColumn(),
+        ]  # fmt: skip
+        if self.total is not None:
+            columns.append(TimeRemainingColumn())
+        bar = Progress(*columns, console=Console(file=sys.stderr), transient=True)
+        task = bar.add_task("send-many", total=self.total, rate="0", ok=0, error=0, timeout=0)
+        last = 0.0
+
+        def update() -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last < 0.1 and self.done != self.total:
+                return  # at most ten redraws a second, however fast the reports come
+            last = now
+            rate = self.done / max(now - self.started, 1e-9)
+            bar.update(
+                task,
+                completed=self.done,
+                rate=f"{rate:,.0f}",
+                ok=self.counts["ok"],
+                error=self.counts["error"],
+                timeout=self.counts["timeout"],
+            )
+
+        self._update = update
+        with bar:
+            yield
+
+    def report(self, report: SendReport, line: int) -> bool:
+        """Show one report; returns False when the run should stop."""
+        self.counts[report.status] += 1
+        self._update()
+        if not self.reader_gone:
+            try:
+                print(self._format(report, line), file=sys.stdout)
+            except BrokenPipeError:
+                # Nobody reads the reports any more (`send-many ... | head`): stop.
+                self.reader_gone = True
+                silence_stdout()
+                return False
+        if self.args.fail_fast and not report.ok:
+            self.stopped_early = True
+            return False
+        return True
+
+    def _format(self, report: SendReport, line: int) -> str:
+        if self.jsonl:
+            return json.dumps(report.to_dict() | {"line": line})
+        where = "" if report.address is None else f" ({format_address(report.address)})"
+        text = f"{report.status:<7} line {line}: {report.target}{where}"
+        if report.ok:
+            return f"{text}: sent {report.bytes_sent} B in {report.total_s:.3f} s"
+        return f"{text}: {report.error}"
+
+    def summary(self) -> None:
+        elapsed = time.monotonic() - self.started
+        counts = ", ".join(f"{self.counts[s]} {s}" for s in STATUSES if self.counts[s])
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        targets = "1 target" if self.done == 1 else f"{self.done} targets"
+        text = f"send-many: {targets} ({counts or 'none'}) in {elapsed:.2f} s"
+        if self.done:
+            text += f", {rate:,.0f}/s"
+        if self.stopped_early:
+            text += "; --fail-fast stopped the rest after the first failure"
+        if self.reader_gone:
+            text += "; standard output was closed, so the rest were not sent"
+        print(text, file=sys.stderr)
+
+
+def _run_backend(
+    backend: str,
+    run: _Run,
+    lines: Iterator[tuple[int, str]],
+    payload: bytes,
+    options: dict[str, Any],
+) -> None:
+    """Stream the fan-out on ``backend``; only that framework is imported."""
+    # The line number of each target not yet reported, by its index in the stream: at
+    # most the workflows in flight, so this stays small however long the file.
+    line_of: dict[int, int] = {}
+
+    def targets() -> Iterator[str]:
+        for index, (number, text) in enumerate(lines):
+            line_of[index] = number
+            yield text
+
+    async def consume(reports: AsyncIterator[SendReport]) -> None:
+        async for report in reports:
+            assert report.index is not None
+            if not run.report(report, line_of.pop(report.index)):
+                break  # leaving the block cancels what is in flight
+
+    if backend == "trio":
+        import trio
+
+        from .. import trio_port
+
+        async def on_trio() -> None:
+            async with trio_port.stream_to_many(targets(), payload, **options) as reports:
+                await consume(reports)
+
+        trio.run(on_trio)
+        return
+
+    from .. import asyncio_port
+
+    async def on_asyncio() -> None:
+        async with asyncio_port.stream_to_many(targets(), payload, **options) as reports:
+            await consume(reports)
+
+    if backend == "asyncio+uvloop":
+        import uvloop
+
+        uvloop.run(on_asyncio())
+        return
+    import asyncio
+
+    asyncio.run(on_asyncio())
