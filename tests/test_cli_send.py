@@ -251,6 +251,32 @@ def test_output_to_a_bad_path_is_refused_before_connecting(
 
 
 @pytest.mark.timeout(20)
+def test_a_failed_send_leaves_the_output_file_alone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from trio_sockets.testing import refusing_socket
+
+    saved = tmp_path / "reply.bin"
+    saved.write_bytes(b"the last reply")
+    with refusing_socket() as sock:
+        target = f"127.0.0.1:{sock.getsockname()[1]}"
+        status, _, _ = run(capsys, "send", target, "--data", "x", "--output", str(saved))
+    assert status == 1
+    assert saved.read_bytes() == b"the last reply"
+    status, _, err = run(capsys, "send", target, "--data", "x", "--output", str(tmp_path))
+    assert status == 2
+    assert f"cannot write --output {str(tmp_path)!r}: that is a directory" in err
+
+
+@pytest.mark.timeout(20)
+def test_no_half_close_asks_for_the_reply(capsys: pytest.CaptureFixture[str]) -> None:
+    with text_server(b"+PONG\r\n") as target:
+        status, out, _ = run(capsys, "send", target, "--data", "PING\r\n", "--no-half-close")
+    assert status == 0
+    assert "reply: 7 bytes, the peer closed:\n  | +PONG\n" in out
+
+
+@pytest.mark.timeout(20)
 def test_a_long_text_reply_is_a_short_readable_preview(capsys: pytest.CaptureFixture[str]) -> None:
     reply = b"HTTP/1.0 200 OK\r\nServer: test\r\n\r\n" + b"<p>" + b"y" * 143_000 + b"</p>\n"
     with text_server(reply) as target:

@@ -518,7 +518,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         help=f"seconds for the whole workflow, or 'none' (default: {DEFAULT_TIMEOUT:g})",
     )
     send.add_argument(
-        "--reply", action="store_true", help="half-close after sending, then read the reply"
+        "--reply",
+        action="store_true",
+        help="read the reply once the payload is sent, after a half-close (our end of "
+        "stream) unless --no-half-close",
     )
     send.add_argument(
         "--no-half-close",
@@ -526,7 +529,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         action="store_false",
         help="keep the sending side open while the reply is read (netcat's default), for "
         "servers that drop their reply on a half-close; end the reply with "
-        "--reply-until or --idle-timeout",
+        "--reply-until or --idle-timeout (implies --reply)",
     )
     send.add_argument(
         "--reply-until",
@@ -582,7 +585,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     send.epilog = (
         "Without --data or --file, the payload is read from standard input. --timeout "
         "covers the whole run, reading the payload included: give --timeout none for a "
-        "slow or interactive input."
+        "slow or interactive input. The reply is read once the payload has ended."
     )
     send.set_defaults(func=_send_command)
     _add_send_many(sub)

@@ -26,8 +26,11 @@ from ._stream import Payload, StoppableStream, open_payload
 __all__ = ["run_send", "silence_stdout"]
 
 
+PROG = "trio-sockets send"
+
+
 def _fail(message: str) -> int:
-    print(f"trio-sockets send: error: {message}", file=sys.stderr)
+    print(f"{PROG}: error: {message}", file=sys.stderr)
     return 2
 
 
@@ -55,13 +58,11 @@ def run_send(args: argparse.Namespace) -> int:
         from . import UVLOOP_HINT
 
         return _fail(f"--backend asyncio+uvloop needs uvloop: {UVLOOP_HINT}")
+    if args.output is not None and (problem := _unwritable(args.output)):
+        # Checked before connecting: a reply must not be lost to a bad path. The file
+        # itself is written only once there is a reply: a failed send leaves it alone.
+        return _fail(f"cannot write --output {args.output!r}: {problem}")
     with contextlib.ExitStack() as stack:
-        output: IO[bytes] | None = None
-        if args.output is not None:
-            try:  # before connecting: a reply must not be lost to a bad path
-                output = stack.enter_context(open(args.output, "wb"))
-            except OSError as exc:
-                return _fail(f"cannot write --output {args.output!r}: {exc.strerror or exc}")
         if args.data is None and args.file in (None, "-") and _stdin_is_a_terminal():
             # Otherwise a user who forgot the payload sees nothing happen at all.
             limit = "" if args.timeout is None else f", within --timeout {args.timeout:g} s"
@@ -90,8 +91,15 @@ def run_send(args: argparse.Namespace) -> int:
         }
         report = _run(args.backend, target, payload, options)
         status = 0 if report.ok else 1
+        if args.output is not None and report.reply is not None:
+            try:
+                with open(args.output, "wb") as output:
+                    output.write(report.reply)
+            except OSError as exc:
+                print(f"{PROG}: cannot write --output {args.output!r}: {exc}", file=sys.stderr)
+                status = 1
         try:
-            _emit(args, report, output)
+            _emit(args, report)
             sys.stdout.flush()  # a reader that went away is found here, not at exit
         except BrokenPipeError:
             silence_stdout()
@@ -122,7 +130,7 @@ def _implies_reply(args: argparse.Namespace) -> bool:
     # Each of these is about the reply: asking for one asks for the reply.
     return bool(
         args.raw or args.output is not None or args.reply_until is not None
-        or args.idle_timeout is not None
+        or args.idle_timeout is not None or not args.half_close
     )  # fmt: skip
 
 
@@ -185,17 +193,26 @@ def _run(backend: str, target: Target, payload: Payload, options: dict[str, Any]
     return asyncio.run(on_asyncio())
 
 
-def _emit(args: argparse.Namespace, report: SendReport, output: IO[bytes] | None) -> None:
-    reply = report.reply
+def _unwritable(path: str) -> str | None:
+    """Why ``path`` cannot be written, or ``None``: checked before any I/O."""
+    if os.path.isdir(path):
+        return "that is a directory"
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        return f"no directory {folder!r}"
+    if not os.access(path if os.path.exists(path) else folder, os.W_OK):
+        return "permission denied"
+    return None
+
+
+def _emit(args: argparse.Namespace, report: SendReport) -> None:
     reply_to = None
     if args.raw:
         reply_to = "standard output"
-        if reply:
-            sys.stdout.buffer.write(reply)
-    elif output is not None:
+        if report.reply:
+            sys.stdout.buffer.write(report.reply)
+    elif args.output is not None and report.reply is not None:
         reply_to = args.output
-        if reply:
-            output.write(reply)
     # With --raw, standard output holds the reply alone: the report goes to stderr.
     stream = sys.stderr if args.raw else sys.stdout
     if args.json:
