@@ -10,8 +10,12 @@ import importlib.util
 import io
 import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -333,3 +337,33 @@ def test_plot_shows_the_send_phase_of_backpressure(measured: dict[str, dict[str,
     sends = [bar for bar in lanes.bars if bar[3] == _plot.PHASE_COLOURS["send"]]
     assert len(sends) == len(demo.PORTS)
     assert all(width > 0.05 for _, _, width, _, _ in sends)  # the reader set the pace
+
+
+# --------------------------------------------------------------------------------------
+# Ctrl+C
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_ctrl_c_while_a_plain_contestant_runs_exits_130_at_once() -> None:
+    # At 2 s the plain contestants are waiting out their 2 s deadline on the blackholed
+    # address (the ports take 0.25 s each). asyncio.run turns Ctrl+C into a cancellation
+    # of the demo's task, which must not be taken for the contestant's own outcome.
+    demo_run = subprocess.Popen(
+        [sys.executable, "-m", "trio_sockets", "demo", "happy-eyeballs"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(2.0)  # no event to wait on in another process: a moment mid-scenario
+        demo_run.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
+        status = demo_run.wait(timeout=15)
+        err = demo_run.stderr.read() if demo_run.stderr else ""
+    finally:
+        demo_run.kill()
+        demo_run.wait()
+    assert status == 130, err
+    assert time.monotonic() - interrupted < 3.0
+    assert "Traceback" not in err

@@ -212,6 +212,9 @@ class AsyncioKit(Kit):
         try:
             await task
         except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # cancelled from outside too (Ctrl+C): not ours to swallow
             return True
         return False
 

@@ -187,7 +187,7 @@ def _error(exc: BaseException) -> str:
 async def _one(kit: Plain, work: Awaitable[int], started: float) -> Result:
     try:
         outcome: Outcome = await work
-    except (OSError, asyncio.CancelledError) as exc:
+    except OSError as exc:  # not CancelledError: that is Ctrl+C, and must go on out
         outcome = exc
     return {
         "outcome": _status(outcome),
@@ -235,18 +235,19 @@ async def happy_eyeballs(kit: Plain, net: Net) -> Result:
         result = await _one(
             kit, kit.connect_check_send(("dual.demo", live.port), PAYLOAD, HE_TIMEOUT), start
         )
-    first = "IPv6" if v6 else "first"
+    first = "the blackholed IPv6 address" if v6 else "the blackholed first address"
     if result["time_s"] < HE_DELAY * 2:
         result["detail"], result["flaw"] = f"connected in {result['time_s']:.3f} s", None
     elif result["outcome"] == "ok":
         result["detail"] = f"connected to the second address after {result['time_s']:.1f} s"
         result["flaw"] = (
-            f"tries one address at a time: the {first} one kept it {result['time_s']:.1f} s"
+            f"tries one address at a time: {result['time_s']:.1f} s lost on {first} "
+            "(its own timeout) before the next"
         )
     else:
         result["detail"] = f"{result['outcome']} after {result['time_s']:.1f} s"
         result["flaw"] = (
-            f"tries one address at a time: the {first} one took the whole {HE_TIMEOUT} s"
+            f"tries one address at a time: {first} took the whole {HE_TIMEOUT} s deadline"
         )
     return result
 
