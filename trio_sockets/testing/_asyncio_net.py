@@ -10,9 +10,10 @@ it: its class becomes :class:`AsyncioFakeSocket` (a subclass that adds no storag
 switch is allowed), and once the scripted connect succeeds its file descriptor is
 replaced (``dup2``) by one end of a Unix ``socketpair()`` whose other end is the scripted
 peer. The descriptor is real, so ``select``/``poll`` and the loop's
-``add_reader``/``add_writer`` work as on a real connection; ``send``, ``recv``,
-``shutdown``, ``close``, ``getpeername`` and ``getsockname`` follow the script and report
-the scripted addresses. A peer that stops reading (``window``) fills the real send buffer,
+``add_reader``/``add_writer`` work as on a real connection; ``send`` (``sendmsg``,
+``sendall``), ``recv`` (``recv_into``), ``shutdown``, ``close``, ``setsockopt``,
+``getpeername`` and ``getsockname`` follow the script and report the scripted
+addresses. A peer that stops reading (``window``) fills the real send buffer,
 so that writability waits block as they do for a stalled TCP receiver.
 
 Delays are ``asyncio.sleep`` calls: on a ``looptime`` loop (which jumps its clock to the
