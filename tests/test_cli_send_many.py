@@ -8,7 +8,9 @@ subprocess, whose reader goes away early. Loopback only.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +25,15 @@ from trio_sockets.testing import LoopbackServer, refusing_socket
 
 pytestmark = pytest.mark.timeout(30)
 
-BACKENDS = ["trio", "asyncio"]
+HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
+BACKENDS = [
+    "trio",
+    "asyncio",
+    pytest.param(
+        "asyncio+uvloop",
+        marks=pytest.mark.skipif(not HAS_UVLOOP, reason="uvloop is not installed"),
+    ),
+]
 
 
 @contextlib.contextmanager
@@ -193,3 +203,22 @@ class _Stdin:
         import io
 
         self.buffer = io.BytesIO(data)
+
+
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_ctrl_c_exits_130_without_a_traceback(tmp_path: Path, backend: str) -> None:
+    with LoopbackServer("hold") as hold:  # reads, never answers nor closes
+        path = tmp_path / "targets.txt"
+        path.write_text(f"{hold.target}\n" * 5)
+        command = [
+            sys.executable, "-m", "trio_sockets", "send-many", str(path), "--data", "x",
+            "--reply", "--timeout", "30", "--backend", backend,
+        ]  # fmt: skip
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as process:
+            assert hold.wait_bytes(5)  # every workflow is waiting for its reply
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=20)
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err

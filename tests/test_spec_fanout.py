@@ -344,22 +344,26 @@ def test_cancelled_from_outside_promptly_with_nothing_left_open(port: Port) -> N
 
 
 @pytest.mark.timeout(5)
-def test_a_raising_on_report_cancels_the_rest_and_propagates_bare(port: Port) -> None:
+@pytest.mark.parametrize("error", [LookupError, KeyboardInterrupt])
+def test_a_raising_on_report_cancels_the_rest_and_propagates_bare(
+    port: Port, error: type[BaseException]
+) -> None:
+    # KeyboardInterrupt stands for Ctrl+C arriving in the consumer's code.
     with LoopbackServer("sink") as sink, LoopbackServer("blackhole") as hole:
         targets = [sink.target] + [hole.target] * 10 + [sink.target] * 20
         seen: list[Any] = []
 
         def on_report(report: Any) -> None:
             seen.append(report)
-            raise LookupError("from on_report")
+            raise error("from on_report")
 
         async def main() -> None:
             started = time.perf_counter()
-            with pytest.raises(LookupError, match="from on_report") as info:
+            with pytest.raises(error, match="from on_report") as info:
                 await port.module.send_to_many(
                     targets, PAYLOAD, timeout=10, max_concurrency=12, on_report=on_report
                 )
-            assert type(info.value) is LookupError  # bare, not in an exception group
+            assert type(info.value) is error  # bare, not in an exception group
             assert time.perf_counter() - started < SLACK  # the blackholes were cancelled
 
         port.run(main)  # (and no socket is left open)
