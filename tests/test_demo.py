@@ -119,7 +119,7 @@ FLAWS: dict[str, dict[str, str]] = {
         "threads": "one address at a time",
     },
     "all-refused": {"threads": "names 0 of the 3"},
-    "deadline": {},
+    "deadline": {"threads": "overran the 0.5 s deadline"},
     "backpressure": {},
     "reset": {"asyncio-unstructured": "byte count", "threads": "byte count"},
     "fan-out": {},

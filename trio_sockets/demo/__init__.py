@@ -106,10 +106,11 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
     ),
     Scenario(
         "deadline",
-        "A deadline on a blackholed host",
-        "One deadline covers the whole workflow: trio.move_on_after, asyncio.timeout. The "
-        "hung connect is cancelled, its socket closed, and the report says which phase "
-        "ran out of time. wait_for and a socket timeout keep this deadline too.",
+        "A deadline on a name whose two addresses are blackholed",
+        "One deadline covers the whole workflow, every address included: "
+        "trio.move_on_after, asyncio.timeout, and wait_for too. The hung connects are "
+        "cancelled, their sockets closed, and the report says which phase ran out of time. "
+        "A socket timeout bounds each blocking call instead, one per address.",
         deadline,
         ("_workflow",),
     ),

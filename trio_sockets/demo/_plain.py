@@ -270,14 +270,16 @@ async def all_refused(kit: Plain, net: Net) -> Result:
 
 
 async def deadline(kit: Plain, net: Net) -> Result:
-    hole = net.server("blackhole")
+    holes = [net.server("blackhole"), net.server("blackhole")]
     start = kit.now()
-    result = await _one(
-        kit, kit.connect_check_send(_target(hole.address), PAYLOAD, DEADLINE), start
-    )
+    with kit.resolver({"hung.demo": [hole.address for hole in holes]}):
+        work = kit.connect_check_send(("hung.demo", holes[0].port), PAYLOAD, DEADLINE)
+        result = await _one(kit, work, start)
     late = result["time_s"] - DEADLINE
     result["detail"] = f"{result['outcome']} after {result['time_s']:.3f} s"
-    result["flaw"] = f"overran the {DEADLINE} s deadline by {late:.2f} s" if late > 0.1 else None
+    # A socket timeout bounds each blocking call; create_connection makes one per address.
+    why = ": the timeout bounds each address's connect, not the call" if late > 0.1 else ""
+    result["flaw"] = f"overran the {DEADLINE} s deadline by {late:.2f} s{why}" if why else None
     return result
 
 

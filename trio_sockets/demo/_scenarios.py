@@ -139,11 +139,16 @@ async def all_refused(kit: Kit, net: Net) -> Result:
 
 
 async def deadline(kit: Kit, net: Net) -> Result:
-    hole = net.server("blackhole")
+    holes = [net.server("blackhole"), net.server("blackhole")]
     start = kit.now()
-    report = await kit.port.connect_check_send(hole.target, PAYLOAD, timeout=DEADLINE)
-    good = report.status == "timeout" and [a.outcome for a in report.attempts] == ["cancelled"]
-    return _single(kit, report, start, good, f"connect cancelled at the {DEADLINE} s deadline")
+    with kit.resolver({"hung.demo": [hole.address for hole in holes]}):
+        report = await kit.port.connect_check_send(
+            f"hung.demo:{holes[0].port}", PAYLOAD, timeout=DEADLINE
+        )
+    outcomes = [a.outcome for a in report.attempts]
+    good = report.status == "timeout" and outcomes == ["cancelled", "cancelled"]
+    detail = f"both addresses tried, both connects cancelled at the {DEADLINE} s deadline"
+    return _single(kit, report, start, good, detail)
 
 
 async def backpressure(kit: Kit, net: Net) -> Result:
