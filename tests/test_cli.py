@@ -413,7 +413,7 @@ def test_serve_echo_then_stop_cleanly(sig: signal.Signals) -> None:
             proc.communicate()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
-    assert "4 bytes received" in err
+    assert "stopped: 1 connection, 4 bytes received" in err
 
 
 @pytest.mark.timeout(30)

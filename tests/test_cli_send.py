@@ -168,9 +168,12 @@ def test_the_deadline_applies_while_stdin_is_quiet(backend: str) -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
 @pytest.mark.parametrize("extra", [[], ["--raw"], ["--json"]], ids=["text", "raw", "json"])
-def test_a_reader_that_goes_away_is_not_an_error(unbuffered: bool, extra: list[str]) -> None:
+def test_a_reader_that_goes_away_is_not_an_error(
+    unbuffered: bool, extra: list[str], backend: str
+) -> None:
     env = dict(os.environ)
     env.pop("PYTHONUNBUFFERED", None)
     if unbuffered:
@@ -180,7 +183,16 @@ def test_a_reader_that_goes_away_is_not_an_error(unbuffered: bool, extra: list[s
         os.close(read_end)  # `| head -1` that has already gone: every write fails
         try:
             done = subprocess.run(
-                command("send", server.target, "--data", "line\n" * 20000, "--reply", *extra),
+                command(
+                    "send",
+                    server.target,
+                    "--data",
+                    "line\n" * 20000,
+                    "--reply",
+                    "--backend",
+                    backend,
+                    *extra,
+                ),
                 stdout=write_end,
                 stderr=subprocess.PIPE,
                 text=True,

@@ -98,6 +98,7 @@ def test_serve_refuses_an_empty_host(capsys: pytest.CaptureFixture[str], host: s
     assert status == 2
     assert f"--host {host!r}" in err
     assert "every interface" in err
+    assert all(len(line) <= 80 for line in err.splitlines())
     assert out == ""
 
 

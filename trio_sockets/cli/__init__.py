@@ -334,12 +334,15 @@ def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
     raise KeyboardInterrupt
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _serve(args: argparse.Namespace) -> int:
     if not args.host.strip():
         return _fail(
             "serve",
-            f"--host {args.host!r} would listen on every interface; give an address, "
-            "such as 127.0.0.1 (the default, loopback)",
+            f"--host {args.host!r} would bind every interface; use 127.0.0.1",
         )
     tls: _ThrowawayTLS | None = None
     if args.tls:
@@ -384,7 +387,8 @@ def _serve(args: argparse.Namespace) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     print(
-        f"stopped: {server.connections} connections, {server.bytes_received} bytes received",
+        f"stopped: {_count(server.connections, 'connection')}, "
+        f"{_count(server.bytes_received, 'byte')} received",
         file=sys.stderr,
     )
     return 0
