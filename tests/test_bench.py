@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -103,7 +104,10 @@ def test_fan_out_targets_mix_refused_and_blackholed() -> None:
         (["--host=10.0.0.1"], "'10.0.0.1'"),
         (["--plot=chart.pdf"], "'chart.pdf'"),
         (["--plot=/no/such/dir/chart.png"], "/no/such/dir"),
-        (["--models=asyncio-raw+deadline", "bulk"], "asyncio-raw+deadline runs only in"),
+        (["--models=asyncio-raw+deadline", "bulk"], "bulk: trio_port, asyncio_port"),
+        (["--targets=0"], "0"),
+        (["--tls-concurrency=5000"], "5000"),
+        (["--file-mib=-1"], "-1"),
     ],
 )
 def test_bad_options_exit_2_naming_the_value(
@@ -152,3 +156,66 @@ def test_plot_is_written(tmp_path: Path, suffix: str) -> None:
     assert plot.stat().st_size > 1000
     head = plot.read_bytes()[:200]
     assert head.startswith(b"\x89PNG") if suffix == ".png" else b"<svg" in plot.read_bytes()
+
+
+def _json_run(*args: str, timeout: float = 50) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    done = _bench("--quick", "--json", "--rounds=1", *args, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    output: dict[str, Any] = json.loads(done.stdout)
+    return output["config"], output["results"]
+
+
+@pytest.mark.timeout(60)
+def test_cost_compares_each_port_with_raw_code_of_its_framework() -> None:
+    _, results = _json_run("--connections=100", "--concurrency=20", "cost")
+    by_model = {r["model"]: r for r in results}
+    assert {"anyio", "aiohappyeyeballs", "trio-streams", "asyncio-streams"} <= by_model.keys()
+    assert by_model["trio_port"]["reference"] == "trio.socket"
+    assert by_model["trio-streams"]["reference"] == "trio.socket"
+    for model in ("asyncio_port", "anyio", "aiohappyeyeballs", "asyncio-streams"):
+        assert by_model[model]["reference"] == "asyncio-raw"
+    for raw in ("trio.socket", "asyncio-raw"):
+        assert by_model[raw]["reference"] is None
+    ratio = by_model["trio_port"]["median_s"] / by_model["trio.socket"]["median_s"]
+    assert by_model["trio_port"]["ratio_to_reference"] == pytest.approx(ratio)
+    assert all(r["bytes_sent"] == 100 * 1024 for r in results)
+
+
+@pytest.mark.timeout(60)
+def test_tls_runs_the_ports_and_the_frameworks_streams_over_tls() -> None:
+    pytest.importorskip("trustme")
+    config, results = _json_run("--connections=40", "--tls-concurrency=10", "tls")
+    models = {r["model"] for r in results}
+    assert {"trio_port", "asyncio_port", "trio-streams", "asyncio-streams"} <= models
+    assert all(r["bytes_sent"] == 40 * 1024 for r in results)  # checked against the sink
+    assert config["tls_concurrency"] == 10
+
+
+@pytest.mark.timeout(60)
+def test_scale_streams_targets_and_compares_peak_rss_with_a_smaller_run() -> None:
+    config, results = _json_run("--targets=1000", "scale")
+    assert config["base_targets"] == 10
+    sizes = {(r["model"], r["connections"]) for r in results}
+    assert sizes == {(m, n) for m in ("trio_port", "asyncio_port") for n in (10, 1000)}
+    for r in results:
+        assert r["bytes_sent"] == r["connections"] * 1024
+        if r["connections"] == 1000:
+            assert r["base_connections"] == 10
+            assert r["rss_over_base_mib"] is not None
+        else:
+            assert r["rss_over_base_mib"] is None
+
+
+@pytest.mark.timeout(60)
+def test_file_times_whole_commands_against_the_smallest_client() -> None:
+    have_nc = shutil.which("nc") is not None
+    models = "trio_port,asyncio_port,python-sendfile" + (",nc" if have_nc else "")
+    config, results = _json_run("--file-mib=2", "--rss-file-mib=3", f"--models={models}", "file")
+    wanted = {"trio_port", "asyncio_port", "python-sendfile"} | ({"nc"} if have_nc else set())
+    for size in (2, 3):
+        mine = {r["model"]: r for r in results if r["file_mib"] == size}
+        assert mine.keys() == wanted
+        assert all(r["bytes_sent"] == size * 2**20 for r in mine.values())
+        assert mine["trio_port"]["reference"] == "python-sendfile"
+        assert mine["python-sendfile"]["reference"] is None
+    assert ("nc" in config["not_installed"]) is not have_nc

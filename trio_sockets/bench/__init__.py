@@ -1,20 +1,30 @@
 """``trio-sockets bench``: the concurrency models measured side by side, on loopback.
 
 The connect-check-send workflow, run by both ports of trio_sockets and by the raw
-frameworks written the idiomatic way (see :mod:`trio_sockets.bench._models`), in four
-scenarios:
+frameworks and their peers written the idiomatic way (see
+:mod:`trio_sockets.bench._models`), in these scenarios:
 
 - ``sequential``: connect, check, send 1 KiB, close, one connection at a time;
 - ``concurrent``: thousands of such connections, at most ``--concurrency`` at once;
 - ``bulk``: one connection sending hundreds of MiB;
 - ``fan-out``: like ``concurrent``, but one target in ten refuses the connection and one
-  in ten is blackholed, each under a per-target deadline.
+  in ten is blackholed, each under a per-target deadline;
+- ``cost``: like ``concurrent``, every model with the ports' default deadline per
+  connection: the ports against raw code with that deadline, and the peers;
+- ``tls``: like ``concurrent`` at ``--tls-concurrency``, over TLS (a trustme certificate);
+- ``scale``: ``--targets`` targets from a generator through ``stream_to_many``, spread over
+  several sink ports; its peak RSS against the same run with a hundredth as many
+  (10,000 at most);
+- ``file``: ``trio-sockets send --file`` as a whole process, on every backend, against the
+  smallest Python client and ``nc`` and ``socat``; and its peak RSS for a larger file.
 
 Method: the sink (and the blackhole) runs in a process of its own; every measurement is
 one (scenario, model) pair in a fresh interpreter, timed inside it around the work only;
 the models are interleaved in rounds (their order rotating from round to round), so that
-a noisy neighbour slows every model alike; after every run, the bytes the sink received
-must equal the bytes the model says it sent, or the benchmark stops. The table gives the
+a noisy neighbour slows every model alike (``scale`` and the large file run once);
+``file`` times each command from its start to its exit instead. After every run, the
+bytes the sink received must equal the bytes the model says it sent, or the benchmark
+stops. The table gives the
 median with min and max, the cost per connection or the MiB/s, the peak RSS, and each
 model's ratio to the fastest one of its scenario.
 """
@@ -26,43 +36,78 @@ import dataclasses
 import importlib.util
 import json
 import os
+import platform
 import resource
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Final
 
 from ..testing.servers import refusing_socket
-from ._models import MODELS, ONLY_IN, SCENARIOS, Measurement, Workload, child_command, runs_in
+from . import _process
+from ._models import child_command
 from ._report import render_table, summarize, write_plot
+from ._workload import ALL_SCENARIOS, SCENARIO_MODELS, Measurement, Workload, runs_in
 
 __all__ = ["BenchError", "add_arguments", "main", "run"]
 
 HOSTS: Final = ("127.0.0.1", "::1")  # loopback only
+ALL_MODELS: Final = tuple(dict.fromkeys(m for models in SCENARIO_MODELS.values() for m in models))
 PLOT_SUFFIXES: Final = (".png", ".svg")
 PLOT_HINT: Final = "pip install 'trio-sockets[plot]'"
+SCENARIO_HELP: Final = (
+    "Scenarios: sequential (one connection at a time), concurrent (many at once), bulk "
+    "(one large send), fan-out (refused and blackholed targets among good ones, under a "
+    "deadline), cost (every model with the same deadline per connection: the ports "
+    "against raw code and the peers), tls (handshake and 1 KiB over TLS), scale "
+    "(--targets through stream_to_many, peak RSS against a smaller run), file "
+    "(trio-sockets send --file as a whole process against the smallest Python client, "
+    "nc and socat; peak RSS for --rss-file-mib)."
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Sizes:
     """The size of each scenario, and how many rounds to run."""
 
-    connections: int  # per run of sequential, concurrent and fan-out
-    concurrency: int  # connections at once in concurrent and fan-out
+    connections: int  # per run of sequential, concurrent, fan-out, cost and tls
+    concurrency: int  # connections at once in concurrent, fan-out, cost and scale
     bulk_mib: int  # MiB sent over the one connection of bulk
     deadline: float  # seconds per target in fan-out
     rounds: int
     child_timeout: float  # seconds one measurement may take before the run fails
+    tls_concurrency: int  # connections at once in tls
+    targets: int  # targets of scale
+    file_mib: int  # MiB of the file that file times
+    rss_file_mib: int  # MiB of the file whose peak RSS file measures
+
+    @property
+    def base_targets(self) -> int:
+        """The small run of scale, whose peak RSS the large one is compared with."""
+        return max(1, min(10_000, self.targets // 100))
 
 
 # Big enough that start-up costs fade: 3000 connections of 1 KiB at concurrency 200.
-DEFAULT_SIZES: Final = Sizes(3000, 200, 256, 1.0, 7, 300.0)
-# --quick: every scenario, small enough that every model of the four runs in about a
-# minute on a 2-core machine (the tests run it); the numbers are only indicative.
-QUICK_SIZES: Final = Sizes(600, 100, 64, 0.25, 2, 60.0)
-LIMITS: Final = {"connections": 100_000, "concurrency": 1000, "bulk_mib": 4096, "rounds": 100}
+DEFAULT_SIZES: Final = Sizes(3000, 200, 256, 1.0, 7, 1800.0, 100, 1_000_000, 200, 1024)
+# --quick: every scenario, small enough that every model runs in a minute or two on a
+# 2-core machine; the numbers are only indicative.
+QUICK_SIZES: Final = Sizes(600, 100, 64, 0.25, 2, 60.0, 50, 20_000, 20, 64)
+LIMITS: Final = {
+    "connections": 100_000,
+    "concurrency": 1000,
+    "bulk_mib": 4096,
+    "rounds": 100,
+    "tls_concurrency": 1000,
+    "targets": 10_000_000,
+    "file_mib": 16384,
+    "rss_file_mib": 16384,
+}
+# Sink ports that scale spreads its targets over: each (address, port) has its own ~28,000
+# ephemeral ports, and every closed connection holds one in TIME_WAIT for a minute.
+SCALE_PORTS: Final = 16
 PAYLOAD_BYTES: Final = 1024
 SINK_WAIT: Final = 30.0  # seconds for the sink to receive what a model sent
 
@@ -81,12 +126,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "scenarios",
         nargs="*",
         metavar="SCENARIO",
-        help=f"scenarios to run: {', '.join(SCENARIOS)} (default: all)",
+        help=f"scenarios to run: {', '.join(ALL_SCENARIOS)} (default: all)",
     )
     parser.add_argument(
         "--models",
         metavar="M1,M2",
-        help=f"comma-separated models (default: all available): {', '.join(MODELS)}",
+        help=f"comma-separated models (default: all available): {', '.join(ALL_MODELS)}",
     )
     parser.add_argument(
         "--rounds", type=int, metavar="N", help="rounds of every model (7; quick 2)"
@@ -94,7 +139,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run: small sizes, 2 rounds, about a minute; the numbers are noisy",
+        help="a smoke run: small sizes, 2 rounds, a few minutes; the numbers are noisy",
     )
     parser.add_argument(
         "--connections", type=int, metavar="N", help="connections per run (3000; quick 600)"
@@ -106,9 +151,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--deadline", type=float, metavar="S", help="seconds per fan-out target (1.0; quick 0.25)"
     )
+    parser.add_argument(
+        "--tls-concurrency",
+        type=int,
+        metavar="N",
+        help="connections at once in tls (100; quick 50)",
+    )
+    parser.add_argument(
+        "--targets", type=int, metavar="N", help="targets of scale (1000000; quick 20000)"
+    )
+    parser.add_argument(
+        "--file-mib", type=int, metavar="MIB", help="MiB file sends (200; quick 20)"
+    )
+    parser.add_argument(
+        "--rss-file-mib",
+        type=int,
+        metavar="MIB",
+        help="MiB of the file whose peak RSS file measures (1024; quick 64)",
+    )
     parser.add_argument("--host", default=HOSTS[0], help="loopback address: 127.0.0.1 or ::1")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--plot", metavar="FILE", help="write a chart (.png or .svg)")
+    parser.epilog = SCENARIO_HELP
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,12 +189,19 @@ def run(args: argparse.Namespace) -> int:
         return 1
     results = summarize(runs)
     config = dataclasses.asdict(sizes) | {"host": args.host, "payload_bytes": PAYLOAD_BYTES}
+    config["base_targets"] = sizes.base_targets
     config["cpu_count"] = os.cpu_count()
+    config["python"] = platform.python_version()
     config["quick"] = bool(args.quick)
+    config["scenarios"] = scenarios
+    # The peers that could not run, so that a missing row is explained.
+    config["not_installed"] = [t for t in _process.missing_tools() if "file" in scenarios]
     if args.json:
         print(json.dumps({"config": config, "results": results}, indent=2))
     else:
         render_table(results, config)
+        for tool in config["not_installed"]:
+            print(f"{tool} is not installed: it was not measured in file")
     if args.quick:
         # On stderr with --json, so that stdout stays one JSON document.
         print(_smoke_run_text(sizes.rounds), file=sys.stderr if args.json else sys.stdout)
@@ -166,30 +237,38 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _check_options(
     args: argparse.Namespace,
 ) -> tuple[list[str], list[str], Sizes, Path | None]:
-    scenarios = list(dict.fromkeys(args.scenarios or SCENARIOS))
+    scenarios = list(dict.fromkeys(args.scenarios or ALL_SCENARIOS))
     for name in scenarios:
-        if name not in SCENARIOS:
-            raise UsageError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+        if name not in ALL_SCENARIOS:
+            raise UsageError(f"unknown scenario {name!r}; choose from {', '.join(ALL_SCENARIOS)}")
     have_uvloop = importlib.util.find_spec("uvloop") is not None
+    missing = set(_process.missing_tools())
     if args.models is None:
-        models = [m for m in MODELS if have_uvloop or "uvloop" not in m]
+        models = [m for m in ALL_MODELS if (have_uvloop or "uvloop" not in m) and m not in missing]
     else:
         models = list(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
         if not models:
             raise UsageError(f"--models names no model: {args.models!r}")
         for name in models:
-            if name not in MODELS:
-                raise UsageError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+            if name not in ALL_MODELS:
+                raise UsageError(f"unknown model {name!r}; choose from {', '.join(ALL_MODELS)}")
+            if name in missing:
+                raise UsageError(f"model {name!r} is a program that is not installed")
             if "uvloop" in name and not have_uvloop:
                 raise UsageError(f"model {name!r} needs uvloop: pip install 'trio-sockets[uvloop]'")
     if not any(runs_in(m, s) for s in scenarios for m in models):
-        where = "; ".join(f"{m} runs only in {' and '.join(s)}" for m, s in ONLY_IN.items())
+        where = "; ".join(f"{s}: {', '.join(SCENARIO_MODELS[s])}" for s in scenarios)
         raise UsageError(
             f"no model of {', '.join(models)} runs in {', '.join(scenarios)} ({where})"
         )
+    needs = {"anyio": "anyio" in models, "aiohappyeyeballs": "aiohappyeyeballs" in models}
+    needs["trustme"] = "tls" in scenarios
+    for module, needed in needs.items():
+        if needed and importlib.util.find_spec(module) is None:
+            raise UsageError(f"{module} is not installed: pip install 'trio-sockets[bench]'")
     base = QUICK_SIZES if args.quick else DEFAULT_SIZES
     values: dict[str, Any] = {}
-    for name in ("connections", "concurrency", "bulk_mib", "rounds"):
+    for name in LIMITS:
         value = getattr(args, name)
         if value is None:
             continue
@@ -235,9 +314,13 @@ def _check_options(
 class _Sink:
     """The sink process: ``python -m trio_sockets.bench._sink``, and its byte count."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, *, more_ports: int = 0, tls_cafile: Path | None = None) -> None:
+        command = [sys.executable, "-m", "trio_sockets.bench._sink", host]
+        command.append(f"--more-ports={more_ports}")
+        if tls_cafile is not None:
+            command.append(f"--tls-cafile={tls_cafile}")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "trio_sockets.bench._sink", host],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -246,8 +329,10 @@ class _Sink:
         info = self._ask(None)
         self.port: int = info["port"]
         self.blackhole_port: int = info["blackhole_port"]
+        self.more_ports: tuple[int, ...] = tuple(info["more_ports"])
+        self.tls_port: int = info["tls_port"]
         self.expected = 0  # bytes every model so far said it sent
-        self.cpu_s = 0.0
+        self.cpu_s: float = info["cpu_s"]
 
     def _ask(self, command: str | None) -> dict[str, Any]:
         stdin, stdout = self._process.stdin, self._process.stdout
@@ -310,6 +395,49 @@ def _run_child(work: Workload, model: str, timeout: float) -> Measurement:
         raise BenchError(f"{model} on {work.scenario}: unreadable output {done.stdout!r}") from exc
 
 
+def _check_bytes(model: str, work: Workload, sent: int) -> None:
+    if sent != work.expected_bytes:
+        raise BenchError(
+            f"{model} on {work.scenario} sent {sent} bytes, expected {work.expected_bytes}"
+        )
+
+
+def _plan(
+    scenario: str, sizes: Sizes, host: str, sink: _Sink, refused: int, cafile: Path, round_: int
+) -> list[Workload]:
+    """The workloads of ``scenario`` in round ``round_`` (scale and the large file: once)."""
+    work = Workload(
+        scenario=scenario,
+        host=host,
+        port=sink.port,
+        connections=sizes.connections,
+        concurrency=sizes.concurrency,
+        payload_bytes=PAYLOAD_BYTES,
+        bulk_bytes=sizes.bulk_mib * 2**20,
+        refused_port=refused,
+        blackhole_port=sink.blackhole_port,
+        deadline=sizes.deadline,
+    )
+    if scenario == "tls":
+        return [
+            dataclasses.replace(
+                work, port=sink.tls_port, concurrency=sizes.tls_concurrency, cafile=str(cafile)
+            )
+        ]
+    if scenario == "scale":
+        if round_ > 0:
+            return []
+        work = dataclasses.replace(work, more_ports=sink.more_ports)
+        counts = (sizes.base_targets, sizes.targets)
+        return [dataclasses.replace(work, connections=n) for n in counts]
+    if scenario == "file":
+        work = dataclasses.replace(work, bulk_bytes=sizes.file_mib * 2**20)
+        if round_ > 0:
+            return [work]
+        return [work, dataclasses.replace(work, bulk_bytes=sizes.rss_file_mib * 2**20)]
+    return [work]
+
+
 def _measure_all(
     scenarios: list[str],
     models: list[str],
@@ -320,10 +448,24 @@ def _measure_all(
 ) -> list[tuple[Workload, Measurement, float]]:
     """Every (scenario, model) pair ``sizes.rounds`` times; (work, measurement, sink CPU s)."""
     runs: list[tuple[Workload, Measurement, float]] = []
-    total = sizes.rounds * sum(runs_in(m, s) for s in scenarios for m in models)
-    with refusing_socket(host) as refusing, _progress(total, progress) as advance:
+    total = sum(
+        len(_plan(s, sizes, host, _NO_SINK, 0, Path(), r)) * sum(runs_in(m, s) for m in models)
+        for r in range(sizes.rounds)
+        for s in scenarios
+    )
+    with (
+        refusing_socket(host) as refusing,
+        _progress(total, progress) as advance,
+        tempfile.TemporaryDirectory(prefix="trio-sockets-bench-") as temp,
+    ):
         refused = refusing.getsockname()[1]
-        sink = _Sink(host)
+        cafile = Path(temp) / "ca.pem"
+        sink = _Sink(
+            host,
+            more_ports=SCALE_PORTS - 1 if "scale" in scenarios else 0,
+            tls_cafile=cafile if "tls" in scenarios else None,
+        )
+        files: dict[int, Path] = {}
         try:
             for round_ in range(sizes.rounds):
                 # Rotate the order, so that no model always runs first (or after a
@@ -331,31 +473,44 @@ def _measure_all(
                 shift = round_ % len(models)
                 order = models[shift:] + models[:shift]
                 for scenario in scenarios:
-                    work = Workload(
-                        scenario=scenario,
-                        host=host,
-                        port=sink.port,
-                        connections=sizes.connections,
-                        concurrency=sizes.concurrency,
-                        payload_bytes=PAYLOAD_BYTES,
-                        bulk_bytes=sizes.bulk_mib * 2**20,
-                        refused_port=refused,
-                        blackhole_port=sink.blackhole_port,
-                        deadline=sizes.deadline,
-                    )
-                    for model in (m for m in order if runs_in(m, scenario)):
-                        advance(f"round {round_ + 1}/{sizes.rounds}: {scenario}, {model}")
-                        measurement = _run_child(work, model, sizes.child_timeout)
-                        if measurement.bytes_sent != work.expected_bytes:
-                            raise BenchError(
-                                f"{model} on {scenario} sent {measurement.bytes_sent} bytes, "
-                                f"expected {work.expected_bytes}"
-                            )
-                        runs.append((work, measurement, sink.account(measurement.bytes_sent)))
-                        advance(None)
+                    for work in _plan(scenario, sizes, host, sink, refused, cafile, round_):
+                        for model in (m for m in order if runs_in(m, scenario)):
+                            advance(f"round {round_ + 1}/{sizes.rounds}: {scenario}, {model}")
+                            if scenario == "file":
+                                if work.bulk_bytes not in files:
+                                    files[work.bulk_bytes] = _process.make_file(
+                                        Path(temp), work.bulk_bytes
+                                    )
+                                path = files[work.bulk_bytes]
+                                measurement = _run_command(work, model, path, sizes.child_timeout)
+                            else:
+                                measurement = _run_child(work, model, sizes.child_timeout)
+                            _check_bytes(model, work, measurement.bytes_sent)
+                            runs.append((work, measurement, sink.account(measurement.bytes_sent)))
+                            advance(None)
         finally:
             sink.close()
     return runs
+
+
+class _NoSink:
+    """Stands for the sink while the runs are counted, before it starts."""
+
+    port = blackhole_port = tls_port = 0
+    more_ports: tuple[int, ...] = ()
+
+
+_NO_SINK: Final[Any] = _NoSink()
+
+
+def _run_command(work: Workload, model: str, path: Path, timeout: float) -> Measurement:
+    """file: one command, timed from its start to its exit."""
+    command, stdin = _process.file_command(model, path, work.host, work.port)
+    done = _process.run(command, stdin, _child_env(), timeout)
+    if done.status != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-8:])
+        raise BenchError(f"{model} on file failed (status {done.status}):\n{tail}")
+    return Measurement("file", model, done.elapsed_s, work.bulk_bytes, done.max_rss_kib)
 
 
 @contextmanager

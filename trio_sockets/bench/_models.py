@@ -24,20 +24,23 @@ import dataclasses
 import json
 import resource
 import socket
+import ssl
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Final, TypeAlias
 
 import trio
 
 from .. import asyncio_port, trio_port
 from .._checks import DEFAULT_TIMEOUT
+from ._peers import aiohappyeyeballs_one, anyio_one, asyncio_ssl_one, trio_ssl_one
+from ._workload import SCENARIO_MODELS, SCENARIOS, Address, Measurement, Workload, runs_in
 
 __all__ = [
     "MODELS",
-    "ONLY_IN",
     "SCENARIOS",
+    "SCENARIO_MODELS",
     "Measurement",
     "Workload",
     "main",
@@ -45,63 +48,8 @@ __all__ = [
     "runs_in",
 ]
 
-SCENARIOS: Final = ("sequential", "concurrent", "bulk", "fan-out")
-
-Address: TypeAlias = tuple[str, int]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Workload:
-    """What one scenario asks of a model: the sink, the sizes, the fan-out's bad targets."""
-
-    scenario: str
-    host: str
-    port: int
-    connections: int = 1
-    concurrency: int = 1
-    payload_bytes: int = 1024
-    bulk_bytes: int = 0
-    refused_port: int = 0
-    blackhole_port: int = 0
-    deadline: float = 1.0  # seconds per target, fan-out only
-
-    @property
-    def targets(self) -> list[Address]:
-        """Every target in order; fan-out makes one in ten refused and one in ten blackholed."""
-        if self.scenario == "bulk":
-            return [(self.host, self.port)]
-        if self.scenario != "fan-out":
-            return [(self.host, self.port)] * self.connections
-        ports = {0: self.refused_port, 5: self.blackhole_port}
-        return [(self.host, ports.get(i % 10, self.port)) for i in range(self.connections)]
-
-    @property
-    def expected_bytes(self) -> int:
-        """What a correct model sends: only the sink targets get their payload."""
-        if self.scenario == "bulk":
-            return self.bulk_bytes
-        good = sum(1 for _, port in self.targets if port == self.port)
-        return good * self.payload_bytes
-
-    @property
-    def data(self) -> bytes:
-        return bytes(self.bulk_bytes) if self.scenario == "bulk" else b"x" * self.payload_bytes
-
-    @property
-    def tolerant(self) -> bool:
-        """Fan-out expects failures; every other scenario treats one as a bug."""
-        return self.scenario == "fan-out"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Measurement:
-    """One model's run of one scenario, as the child process reports it."""
-
-    scenario: str
-    model: str
-    elapsed_s: float
-    bytes_sent: int
-    max_rss_kib: int
+# Scenarios of many targets, which the ports run with their fan-out.
+MANY: Final = ("concurrent", "fan-out", "cost", "tls")
 
 
 def _sum_reports(work: Workload, reports: Sequence[trio_port.SendReport]) -> int:
@@ -112,8 +60,30 @@ def _sum_reports(work: Workload, reports: Sequence[trio_port.SendReport]) -> int
     return sum(r.bytes_sent for r in reports)
 
 
+async def _sum_stream(work: Workload, reports: AsyncIterator[trio_port.SendReport]) -> int:
+    """Sum the bytes of a stream of reports, keeping none of them (scale)."""
+    sent = failed = 0
+    first = ""
+    async for report in reports:
+        sent += report.bytes_sent
+        if not report.ok:
+            failed += 1
+            first = first or f"{report.target}: {report.error}"
+    if failed:
+        raise RuntimeError(f"{failed} workflows failed, first: {first}")
+    return sent
+
+
 def _deadline(work: Workload) -> float | None:
+    """The baselines' deadline per target: fan-out's own; in cost, the ports' default."""
+    if work.scenario == "cost":
+        return DEFAULT_TIMEOUT
     return work.deadline if work.tolerant else None
+
+
+def _tls(work: Workload) -> ssl.SSLContext | bool:
+    """tls: a client context that trusts the sink's CA, and verifies as ``tls=True`` does."""
+    return ssl.create_default_context(cafile=work.cafile) if work.scenario == "tls" else False
 
 
 def _port_timeout(work: Workload) -> float | None:
@@ -131,9 +101,17 @@ def _port_timeout(work: Workload) -> float | None:
 
 async def trio_sockets_trio(work: Workload, data: bytes) -> int:
     """``trio_sockets`` on Trio, as its users call it."""
-    if work.scenario == "concurrent" or work.tolerant:
+    if work.scenario == "scale":
+        many = trio_port.stream_to_many(work.iter_targets(), data, max_concurrency=work.concurrency)
+        async with many as stream:
+            return await _sum_stream(work, stream)
+    if work.scenario in MANY:
         reports = await trio_port.send_to_many(
-            work.targets, data, max_concurrency=work.concurrency, timeout=_port_timeout(work)
+            work.targets,
+            data,
+            max_concurrency=work.concurrency,
+            timeout=_port_timeout(work),
+            tls=_tls(work),
         )
         return _sum_reports(work, reports)
     sent = 0
@@ -164,16 +142,24 @@ async def _trio_socket_one(target: Address, data: bytes) -> int:
 async def _trio_driver(
     work: Workload, data: bytes, one: Callable[[Address, bytes], Awaitable[int]]
 ) -> int:
-    """Run ``one`` per target: in a row, or in a nursery under a ``CapacityLimiter``."""
+    """Run ``one`` per target: in a row, or in a nursery under a ``CapacityLimiter``.
+
+    Fan-out and cost give each target a deadline (a timeout in cost leaves the byte
+    count short, and the run fails); fan-out tolerates failures.
+    """
     sent = 0
+    deadline = _deadline(work)
 
     async def guarded(target: Address) -> None:
         nonlocal sent
-        if not work.tolerant:  # no deadline, no cancel scope: the leanest idiomatic code
+        n = 0
+        if deadline is None:  # no deadline, no cancel scope: the leanest idiomatic code
             n = await one(target, data)
+        elif work.tolerant:
+            with trio.move_on_after(deadline), contextlib.suppress(OSError):
+                n = await one(target, data)
         else:
-            n = 0
-            with trio.move_on_after(work.deadline), contextlib.suppress(OSError):
+            with trio.move_on_after(deadline):
                 n = await one(target, data)
         sent += n  # not `sent += await ...`: that reads `sent` before the await
 
@@ -194,7 +180,10 @@ async def _trio_driver(
 
 
 async def trio_streams(work: Workload, data: bytes) -> int:
-    """``trio.open_tcp_stream`` + ``send_all``."""
+    """``trio.open_tcp_stream`` + ``send_all`` (tls: ``trio.open_ssl_over_tcp_stream``)."""
+    context = _tls(work)
+    if isinstance(context, ssl.SSLContext):
+        return await _trio_driver(work, data, trio_ssl_one(context))
     return await _trio_driver(work, data, _trio_stream_one)
 
 
@@ -210,9 +199,19 @@ async def trio_socket_raw(work: Workload, data: bytes) -> int:
 
 async def trio_sockets_asyncio(work: Workload, data: bytes) -> int:
     """``trio_sockets.asyncio_port``, as its users call it (any event loop)."""
-    if work.scenario == "concurrent" or work.tolerant:
+    if work.scenario == "scale":
+        many = asyncio_port.stream_to_many(
+            work.iter_targets(), data, max_concurrency=work.concurrency
+        )
+        async with many as stream:
+            return await _sum_stream(work, stream)
+    if work.scenario in MANY:
         reports = await asyncio_port.send_to_many(
-            work.targets, data, max_concurrency=work.concurrency, timeout=_port_timeout(work)
+            work.targets,
+            data,
+            max_concurrency=work.concurrency,
+            timeout=_port_timeout(work),
+            tls=_tls(work),
         )
         return _sum_reports(work, reports)
     sent = 0
@@ -252,9 +251,12 @@ async def _asyncio_driver(
     """Run ``one`` per target: in a row, or in a ``TaskGroup`` under a ``Semaphore``.
 
     Fan-out gives each target its deadline and tolerates failures; elsewhere, a
-    ``deadline`` wraps each target in an ``asyncio.timeout`` and nothing more.
+    ``deadline`` (cost's, or the one given) wraps each target in an ``asyncio.timeout``
+    and nothing more.
     """
     sent = 0
+    if deadline is None:
+        deadline = _deadline(work)
 
     async def guarded(target: Address) -> None:
         nonlocal sent
@@ -289,7 +291,10 @@ async def _asyncio_driver(
 
 
 async def asyncio_streams(work: Workload, data: bytes) -> int:
-    """``asyncio.open_connection`` + ``write`` + ``drain``."""
+    """``asyncio.open_connection`` + ``write`` + ``drain`` (tls: with ``ssl=``)."""
+    context = _tls(work)
+    if isinstance(context, ssl.SSLContext):
+        return await _asyncio_driver(work, data, asyncio_ssl_one(context))
     return await _asyncio_driver(work, data, _asyncio_stream_one)
 
 
@@ -305,6 +310,16 @@ async def asyncio_raw_deadline(work: Workload, data: bytes) -> int:
     ``asyncio_port`` pays on every target (its per-target ``timeout``).
     """
     return await _asyncio_driver(work, data, _asyncio_raw_one, _port_timeout(work))
+
+
+async def anyio_streams(work: Workload, data: bytes) -> int:
+    """``anyio.connect_tcp`` + ``send`` (on asyncio), driven as the asyncio baselines are."""
+    return await _asyncio_driver(work, data, anyio_one)
+
+
+async def aiohappyeyeballs_raw(work: Workload, data: bytes) -> int:
+    """``aiohappyeyeballs.start_connection`` + ``loop.sock_sendall``: raw code, one address."""
+    return await _asyncio_driver(work, data, aiohappyeyeballs_one)
 
 
 # --------------------------------------------------------------------------------------
@@ -394,18 +409,9 @@ MODELS: Final[dict[str, Callable[[Workload, bytes], tuple[float, int]]]] = {
     "asyncio-raw": _on_asyncio(asyncio_raw),
     "asyncio-raw+deadline": _on_asyncio(asyncio_raw_deadline),
     "blocking": _on_threads(blocking),
+    "anyio": _on_asyncio(anyio_streams),
+    "aiohappyeyeballs": _on_asyncio(aiohappyeyeballs_raw),
 }
-
-
-# Models that only mean something in some scenarios; the others run in every scenario.
-# (asyncio-raw+deadline is asyncio-raw in bulk, which has no deadline, and in fan-out,
-# whose baselines all have one.)
-ONLY_IN: Final[dict[str, tuple[str, ...]]] = {"asyncio-raw+deadline": ("concurrent",)}
-
-
-def runs_in(model: str, scenario: str) -> bool:
-    """Whether ``model`` is measured in ``scenario``."""
-    return scenario in ONLY_IN.get(model, SCENARIOS)
 
 
 def measure(work: Workload, model: str) -> Measurement:
@@ -425,6 +431,7 @@ def child_command(work: Workload, model: str) -> list[str]:
         f"--payload-bytes={work.payload_bytes}", f"--bulk-bytes={work.bulk_bytes}",
         f"--refused-port={work.refused_port}", f"--blackhole-port={work.blackhole_port}",
         f"--deadline={work.deadline!r}",
+        f"--more-ports={','.join(map(str, work.more_ports))}", f"--cafile={work.cafile}",
     ]  # fmt: skip
 
 
@@ -442,6 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--refused-port", type=int, default=0)
     parser.add_argument("--blackhole-port", type=int, default=0)
     parser.add_argument("--deadline", type=float, default=1.0)
+    parser.add_argument("--more-ports", default="")
+    parser.add_argument("--cafile", default="")
     args = parser.parse_args(argv)
     work = Workload(
         scenario=args.scenario,
@@ -454,6 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         refused_port=args.refused_port,
         blackhole_port=args.blackhole_port,
         deadline=args.deadline,
+        more_ports=tuple(int(p) for p in args.more_ports.split(",") if p),
+        cafile=args.cafile,
     )
     result = measure(work, args.model)
     print(json.dumps(dataclasses.asdict(result)), flush=True)

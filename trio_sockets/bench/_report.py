@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from ._models import SCENARIOS, Measurement, Workload
+from ._workload import ALL_SCENARIOS, Measurement, Workload, reference
 
 __all__ = ["render_table", "summarize", "write_plot"]
 
@@ -20,13 +20,20 @@ MIB: Final = 2**20
 
 
 def summarize(runs: Sequence[tuple[Workload, Measurement, float]]) -> list[dict[str, Any]]:
-    """One result per (scenario, model): median, min, max, cost, RSS, ratio to the fastest."""
-    grouped: dict[tuple[str, str], list[tuple[Workload, Measurement, float]]] = {}
+    """One result per (scenario, size, model): median, min, max, cost, RSS, and ratios.
+
+    ``ratio`` is to the fastest model of the same scenario and size; ``reference`` and
+    ``ratio_to_reference`` compare a model with the one its scenario holds it against
+    (cost: raw code of its framework; file: the smallest Python client); a scale run
+    gives ``rss_over_base_mib``, its peak RSS over the same model's run with fewer targets.
+    """
+    grouped: dict[tuple[str, int, int, str], list[tuple[Workload, Measurement, float]]] = {}
     for item in runs:
-        grouped.setdefault((item[1].scenario, item[1].model), []).append(item)
+        work, measurement = item[0], item[1]
+        key = (measurement.scenario, work.target_count, work.bulk_bytes, measurement.model)
+        grouped.setdefault(key, []).append(item)
     results: list[dict[str, Any]] = []
-    for (scenario, model), items in grouped.items():
-        work = items[0][0]
+    for (scenario, count, size, model), items in grouped.items():
         times = [m.elapsed_s for _, m, _ in items]
         median = statistics.median(times)
         result: dict[str, Any] = {
@@ -36,7 +43,7 @@ def summarize(runs: Sequence[tuple[Workload, Measurement, float]]) -> list[dict[
             "min_s": min(times),
             "max_s": max(times),
             "runs": len(times),
-            "connections": len(work.targets),
+            "connections": count,
             "bytes_sent": items[0][1].bytes_sent,
             "per_connection_us": None,
             "mib_per_s": None,
@@ -44,20 +51,51 @@ def summarize(runs: Sequence[tuple[Workload, Measurement, float]]) -> list[dict[
             # The sink's CPU seconds per second of the run: near 1.0 would mean that the
             # sink, not the model, set the pace.
             "sink_cpu_share": statistics.median(cpu / m.elapsed_s for _, m, cpu in items),
+            "reference": None,
+            "ratio_to_reference": None,
+            "rss_over_base_mib": None,
         }
-        if scenario == "bulk":
-            result["mib_per_s"] = work.bulk_bytes / MIB / median
+        if scenario in ("bulk", "file"):
+            result["mib_per_s"] = size / MIB / median
+            result["file_mib"] = size / MIB if scenario == "file" else None
         else:
-            result["per_connection_us"] = median / len(work.targets) * 1e6
+            result["per_connection_us"] = median / count * 1e6
         results.append(result)
-    for scenario in SCENARIOS:
-        mine = [r for r in results if r["scenario"] == scenario]
-        fastest = min((r["median_s"] for r in mine), default=0.0)
-        for r in mine:
-            r["ratio"] = r["median_s"] / fastest
-    order = {name: i for i, name in enumerate(SCENARIOS)}
-    results.sort(key=lambda r: (order[r["scenario"]], r["median_s"]))
+    _compare(results)
+    order = {name: i for i, name in enumerate(ALL_SCENARIOS)}
+    results.sort(
+        key=lambda r: (order[r["scenario"]], r["connections"], r["bytes_sent"], r["median_s"])
+    )
     return results
+
+
+def _compare(results: list[dict[str, Any]]) -> None:
+    """Fill in each result's ratios, to its group's fastest and to its reference."""
+    groups: dict[tuple[str, int, int], dict[str, dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["scenario"], r["connections"], r["bytes_sent"]), {})[r["model"]] = r
+    for (scenario, _, _), mine in groups.items():
+        fastest = min(r["median_s"] for r in mine.values())
+        for model, r in mine.items():
+            r["ratio"] = r["median_s"] / fastest
+            ref = reference(scenario, model)
+            if ref is not None and ref != model and ref in mine:
+                r["reference"] = ref
+                r["ratio_to_reference"] = r["median_s"] / mine[ref]["median_s"]
+    for r in results:
+        if r["scenario"] != "scale":
+            continue
+        smaller = [
+            other
+            for other in results
+            if other["scenario"] == "scale"
+            and other["model"] == r["model"]
+            and other["connections"] < r["connections"]
+        ]
+        if smaller:
+            base = min(smaller, key=lambda other: other["connections"])
+            r["rss_over_base_mib"] = r["peak_rss_mib"] - base["peak_rss_mib"]
+            r["base_connections"] = base["connections"]
 
 
 def render_table(results: Sequence[dict[str, Any]], config: dict[str, Any]) -> None:
@@ -71,15 +109,18 @@ def render_table(results: Sequence[dict[str, Any]], config: dict[str, Any]) -> N
             f"trio-sockets bench: {config['connections']} connections of "
             f"{config['payload_bytes']} B at concurrency {config['concurrency']}, bulk "
             f"{config['bulk_mib']} MiB, fan-out deadline {config['deadline']:g} s; "
-            f"median of {config['rounds']} rounds"
+            f"tls concurrency {config['tls_concurrency']}; median of {config['rounds']} "
+            "rounds (scale and the larger file: one run)"
         ),
         title_justify="left",
     )
-    for name in ("scenario", "model", "median", "min", "max", "cost", "peak RSS", "x fastest"):
-        table.add_column(name, justify="left" if name in ("scenario", "model") else "right")
+    columns = ("scenario", "model", "median", "min", "max", "cost", "peak RSS", "x fastest")
+    for name in (*columns, "compared with"):
+        table.add_column(name, justify="right" if name in columns[2:] else "left")
     previous = None
     for r in results:
-        if previous is not None and r["scenario"] != previous:
+        label = _label(r)
+        if previous is not None and label != previous:
             table.add_section()
         cost = (
             f"{r['mib_per_s']:,.0f} MiB/s"
@@ -87,7 +128,7 @@ def render_table(results: Sequence[dict[str, Any]], config: dict[str, Any]) -> N
             else f"{r['per_connection_us']:,.1f} us/conn"
         )
         table.add_row(
-            r["scenario"] if r["scenario"] != previous else "",
+            label if label != previous else "",
             r["model"],
             f"{r['median_s']:.3f} s",
             f"{r['min_s']:.3f}",
@@ -95,8 +136,9 @@ def render_table(results: Sequence[dict[str, Any]], config: dict[str, Any]) -> N
             cost,
             f"{r['peak_rss_mib']:.0f} MiB",
             f"{r['ratio']:.2f}",
+            _compared(r),
         )
-        previous = r["scenario"]
+        previous = label
     console.print(table)
     busy = [r for r in results if r["sink_cpu_share"] > 0.8]
     for r in busy:
@@ -107,6 +149,22 @@ def render_table(results: Sequence[dict[str, Any]], config: dict[str, Any]) -> N
         )
 
 
+def _label(r: dict[str, Any]) -> str:
+    if r["scenario"] == "file":
+        return f"file {r['file_mib']:g} MiB"
+    if r["scenario"] == "scale":
+        return f"scale {r['connections']:,}"
+    return str(r["scenario"])
+
+
+def _compared(r: dict[str, Any]) -> str:
+    if r["ratio_to_reference"] is not None:
+        return f"{r['ratio_to_reference']:.2f} x {r['reference']}"
+    if r["rss_over_base_mib"] is not None:
+        return f"RSS {r['rss_over_base_mib']:+.1f} MiB over {r['base_connections']:,}"
+    return ""
+
+
 def write_plot(results: Sequence[dict[str, Any]], path: Path, config: dict[str, Any]) -> None:
     """One panel per scenario: each model's median (bar) with its min..max range."""
     import matplotlib
@@ -114,12 +172,12 @@ def write_plot(results: Sequence[dict[str, Any]], path: Path, config: dict[str, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scenarios = [s for s in SCENARIOS if any(r["scenario"] == s for r in results)]
+    scenarios = list(dict.fromkeys(_label(r) for r in results))
     fig, axes = plt.subplots(
         len(scenarios), 1, figsize=(8, 1.2 + 2.1 * len(scenarios)), squeeze=False
     )
     for ax, scenario in zip(axes[:, 0], scenarios, strict=True):
-        mine = [r for r in results if r["scenario"] == scenario][::-1]  # fastest on top
+        mine = [r for r in results if _label(r) == scenario][::-1]  # fastest on top
         names = [r["model"] for r in mine]
         medians = [r["median_s"] for r in mine]
         low = [r["median_s"] - r["min_s"] for r in mine]
