@@ -1,7 +1,7 @@
 """Connect, check, send, written with asyncio (the twin of the Trio reference port).
 
 Every concurrent piece here lives inside a task group or a timeout: the happy-eyeballs
-race is a ``TaskGroup`` whose winner cancels its siblings, the deadline of a workflow is an
+race is a ``TaskGroup`` whose winner stops it by raising, the deadline of a workflow is an
 ``asyncio.timeout``, and the fan-out is a ``TaskGroup`` paced by a ``Semaphore``. This
 is ``trio_port.py``, line for line, in asyncio; ``diff`` the two to see what the model
 changes. asyncio has no ``move_on_after``: its deadline is ``asyncio.timeout``, which
