@@ -152,6 +152,19 @@ def test_bad_usage_exits_2_before_any_io(
         assert sink.connections == 0
 
 
+def test_a_regular_file_payload_goes_to_every_target(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(bytes(range(256)) * 1000)
+    with LoopbackServer("sink") as sink:
+        path = tmp_path / "targets.txt"
+        path.write_text(f"{sink.target}\n" * 4)
+        status, reports, _ = run(capsys, "send-many", str(path), "--file", str(payload))
+        assert sink.wait_bytes(4 * 256_000)
+    assert status == 0 and [r["bytes_sent"] for r in reports] == [256_000] * 4
+
+
 def test_a_payload_that_never_ends_is_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ the caller's own iterator, come out bare.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -313,3 +314,40 @@ def test_the_reply_options_apply_to_each_target(port: Port) -> None:
         streamed, gathered = port.run(main)
     assert [(r.reply, r.reply_end) for r in streamed] == [(b"ping\n", "until")] * 3
     assert [(r.reply, r.reply_end) for r in gathered] == [(b"pong\n", "until")] * 2
+
+
+@pytest.mark.timeout(10)
+def test_a_payload_file_is_sent_to_every_target_from_where_it_stood(
+    port: Port, tmp_path: Any
+) -> None:
+    path = tmp_path / "payload.bin"
+    path.write_bytes(b"skip" + bytes(range(256)) * 400)  # 102,400 bytes after the skip
+    with LoopbackServer("sink") as sink, open(path, "rb") as file:
+        file.seek(4)
+
+        async def main() -> tuple[list[Any], list[Any]]:
+            async with port.module.stream_to_many(
+                [sink.target] * 5, file, max_concurrency=5
+            ) as reports:
+                streamed = [r async for r in reports]
+            gathered = await port.module.send_to_many([sink.target] * 3, file)
+            return streamed, gathered
+
+        streamed, gathered = port.run(main)
+        assert sink.wait_bytes(8 * 102_400)
+        assert file.tell() == 4  # where it stood: the targets share it
+    assert [r.bytes_sent for r in streamed + gathered] == [102_400] * 8
+    assert sink.bytes_received == 8 * 102_400
+
+
+def test_a_payload_file_that_cannot_seek_is_refused(port: Port) -> None:
+    read, write = os.pipe()
+    with open(read, "rb") as pipe, open(write, "wb"):
+        with pytest.raises(TypeError, match="seekable"):
+            port.module.stream_to_many(["127.0.0.1:9"], pipe)
+
+        async def main() -> None:
+            with pytest.raises(TypeError, match="seekable"):
+                await port.module.send_to_many(["127.0.0.1:9"], pipe)
+
+        port.run(main)

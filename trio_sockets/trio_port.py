@@ -950,7 +950,7 @@ _REPORT_BUFFER: Final = 16  # reports
 
 def stream_to_many(
     targets: Iterable[AnyTarget] | AsyncIterable[AnyTarget],
-    payload: bytes | bytearray | memoryview,
+    payload: bytes | bytearray | memoryview | BinaryIO,
     *,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     # A deadline per target, not for the call: cancel the caller's scope for that.
@@ -975,7 +975,8 @@ def stream_to_many(
     targets. Leaving the block early, by ``break`` or an exception, cancels what is in
     flight and closes every socket before the block exits. A target that cannot be
     parsed is that target's ``"error"`` report: it is met after the fan-out began. With
-    ``tls``, each target's certificate must carry its host name.
+    ``tls``, each target's certificate must carry its host name. A payload file must be
+    seekable: every target sends it from its current position, which stays unchanged.
 
     It is a context manager, not an async generator that yields reports, because the
     workflows run in a nursery, and a nursery must not be suspended across a
@@ -985,8 +986,9 @@ def stream_to_many(
     opened and closed by the ``async with`` in the consumer's own task.
 
     Raises:
-        TypeError: ``targets`` is not iterable, the payload is not bytes-like, or an
-            option has the wrong type (``tls`` not a bool or an SSLContext, say).
+        TypeError: ``targets`` is not iterable, the payload is not bytes-like or a
+            seekable binary file, or an option has the wrong type (``tls`` not a bool
+            or an SSLContext, say).
         TargetError: ``targets`` is a single target rather than a collection.
         ValueError: a negative or NaN timeout or delay, or a size below one.
     """
@@ -1001,7 +1003,7 @@ def stream_to_many(
         reply_idle_timeout=reply_idle_timeout,
         tls=tls,
     )
-    data = check_payload(payload)
+    data = check_payload_or_file(payload, shared=True)
     limit = check_count(max_concurrency, "max_concurrency")
     return _fan_out(checked, data, options, limit, {}, fail_fast=False)
 
@@ -1035,7 +1037,7 @@ class _ReportStream:
 @contextlib.asynccontextmanager
 async def _fan_out(
     targets: Iterable[object] | AsyncIterable[object],
-    data: memoryview,
+    data: memoryview | FilePayload,
     options: Options,
     limit: int,
     running: dict[int, ReportBuilder | SendReport],
@@ -1125,7 +1127,7 @@ async def _fan_out(
 
 async def send_to_many(
     targets: Iterable[AnyTarget],
-    payload: bytes | bytearray | memoryview,
+    payload: bytes | bytearray | memoryview | BinaryIO,
     *,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     # A deadline per target, not for the call: cancel the caller's scope for that.
@@ -1150,12 +1152,14 @@ async def send_to_many(
     each report as it completes (the cancelled ones included); it must be a plain
     callable, not a coroutine function. If it raises, the rest is cancelled, every
     socket is closed, and its exception propagates as it was raised. With ``tls``, each
-    target's certificate must carry its host name. Built on :func:`stream_to_many`'s
-    fan-out, with the reports gathered in input order.
+    target's certificate must carry its host name. A payload file must be seekable:
+    every target sends it from its current position, which stays unchanged. Built on
+    :func:`stream_to_many`'s fan-out, with the reports gathered in input order.
 
     Raises:
         TargetError: a target is not valid (nothing is sent).
-        TypeError: the payload is not bytes-like, ``targets`` is not iterable,
+        TypeError: the payload is not bytes-like or a seekable binary file,
+            ``targets`` is not iterable,
             ``fail_fast`` is not a bool, ``on_report`` is not a plain callable, or
             ``tls`` is not a bool or an SSLContext.
         ValueError: a negative or NaN timeout or delay, or a size below one.
@@ -1171,7 +1175,7 @@ async def send_to_many(
         reply_idle_timeout=reply_idle_timeout,
         tls=tls,
     )
-    data = check_payload(payload)
+    data = check_payload_or_file(payload, shared=True)
     limit = check_count(max_concurrency, "max_concurrency")
     stop_early = check_flag(fail_fast, "fail_fast")
     callback = check_callback(on_report, "on_report")

@@ -243,7 +243,8 @@ def _add_send_many(sub: Any) -> None:
     source.add_argument(
         "--file",
         metavar="PATH",
-        help="send the bytes of PATH to every target ('-' for standard input; at most 64 MiB)",
+        help="send the bytes of PATH to every target, zero-copy where the system allows "
+        "('-' for standard input; a stream other than a regular file: at most 64 MiB)",
     )
     many.add_argument(
         "--backend",

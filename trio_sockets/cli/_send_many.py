@@ -30,7 +30,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import IO, Any, Final
+from typing import IO, Any, BinaryIO, Final
 
 from .._addresses import format_address
 from .._reports import SendReport
@@ -38,8 +38,9 @@ from ._send import _data, _implies_reply, _tls, silence_stdout
 
 __all__ = ["MAX_PAYLOAD", "run_send_many", "target_lines"]
 
-# The payload is held in memory once and sent to every target: a file or standard
-# input larger than this is refused (a device such as /dev/zero never ends).
+# A payload from a stream (standard input, a pipe, a device) is held in memory once and
+# sent to every target: one larger than this is refused (/dev/zero never ends). A
+# regular file is sent from the file itself, whatever its size.
 MAX_PAYLOAD: Final = 64 * 1024 * 1024  # bytes
 # Counting the targets of a regular file first, for the ETA, reads it twice: worth it
 # up to this size (some 10 million lines), not beyond.
@@ -76,8 +77,15 @@ def _count_targets(path: str) -> int | None:
         return None
 
 
-def _read_payload(args: argparse.Namespace, stdin: IO[bytes] | None) -> bytes:
-    """The payload: ``--data``, ``--file`` or standard input, at most :data:`MAX_PAYLOAD`.
+def _open_payload(
+    args: argparse.Namespace, stdin: IO[bytes] | None, stack: contextlib.ExitStack
+) -> bytes | BinaryIO:
+    """The payload: ``--data``, ``--file`` or standard input.
+
+    A regular file is handed to the library as it is, and sent to every target from its
+    start (zero-copy where the system allows). Anything else (standard input, a pipe, a
+    device) is read into memory, at most :data:`MAX_PAYLOAD`, since every target needs
+    the same bytes again.
 
     Raises:
         OSError: the file cannot be read.
@@ -86,19 +94,21 @@ def _read_payload(args: argparse.Namespace, stdin: IO[bytes] | None) -> bytes:
     data = _data(args)
     if data is not None:
         return data
-    with contextlib.ExitStack() as stack:
-        if args.file is not None and args.file != "-":
-            source: IO[bytes] = stack.enter_context(open(args.file, "rb"))
-            name = repr(args.file)
-        elif stdin is not None:
-            source, name = stdin, "standard input"
-        else:
-            return b""
-        payload = source.read(MAX_PAYLOAD + 1)
+    source: IO[bytes]
+    if args.file is not None and args.file != "-":
+        file: BinaryIO = stack.enter_context(open(args.file, "rb"))  # noqa: SIM115
+        if stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            return file
+        source, name = file, repr(args.file)
+    elif stdin is not None:
+        source, name = stdin, "standard input"
+    else:
+        return b""
+    payload = source.read(MAX_PAYLOAD + 1)
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(
             f"the payload from {name} is larger than {MAX_PAYLOAD >> 20} MiB: each target "
-            "is sent the same bytes, held in memory once"
+            "is sent the same bytes, so a stream is held in memory (a regular file is not)"
         )
     return payload
 
@@ -116,17 +126,17 @@ def run_send_many(args: argparse.Namespace) -> int:
             "TEXT or --file PATH"
         )
     stdin = sys.stdin.buffer if sys.stdin is not None else None
-    try:
-        payload = _read_payload(args, stdin)
-    except OSError as exc:
-        return _fail(f"cannot read --file {args.file!r}: {exc.strerror or exc}")
-    except ValueError as exc:
-        return _fail(str(exc))
-    try:
-        tls = _tls(args)
-    except (OSError, ValueError) as exc:
-        return _fail(f"cannot load --cafile {args.cafile!r}: {exc}")
     with contextlib.ExitStack() as stack:
+        try:
+            payload = _open_payload(args, stdin, stack)
+        except OSError as exc:
+            return _fail(f"cannot read --file {args.file!r}: {exc.strerror or exc}")
+        except ValueError as exc:
+            return _fail(str(exc))
+        try:
+            tls = _tls(args)
+        except (OSError, ValueError) as exc:
+            return _fail(f"cannot load --cafile {args.cafile!r}: {exc}")
         if from_stdin:
             if stdin is None:
                 return _fail("standard input is closed: there are no targets to read")
@@ -275,7 +285,7 @@ def _run_backend(
     backend: str,
     run: _Run,
     lines: Iterator[tuple[int, str]],
-    payload: bytes,
+    payload: bytes | BinaryIO,
     options: dict[str, Any],
 ) -> None:
     """Stream the fan-out on ``backend``; only that framework is imported."""
