@@ -458,9 +458,14 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from ..demo import scenario_names  # cheap: no servers start on import
+    commands = [a for a in argv if not a.startswith("-")]
+    names = ""
+    if commands[:1] == ["demo"]:
+        # Only for the demo: its contestants import Trio, asyncio and both ports, most
+        # of the start-up of a command such as `send --backend asyncio`.
+        from ..demo import scenario_names  # no servers start on import
 
-    names = ", ".join(scenario_names())
+        names = ": " + ", ".join(scenario_names())
     demo = sub.add_parser(
         "demo",
         help="run the scenarios on four contestants and show what each measurably did",
@@ -469,7 +474,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "and show what each did and left behind.",
     )
     demo.add_argument(
-        "scenarios", nargs="*", metavar="SCENARIO", help=f"scenarios to run (default: all): {names}"
+        "scenarios", nargs="*", metavar="SCENARIO", help=f"scenarios to run (default: all){names}"
     )
     demo.add_argument("--json", action="store_true", help="print one JSON object, no table")
     demo.add_argument(
@@ -616,7 +621,6 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=_serve)
 
-    commands = [a for a in argv if not a.startswith("-")]
     _add_bench(sub, wanted=bool(commands) and commands[0] == "bench")
     return parser
 

@@ -88,9 +88,10 @@ loop (uvloop connects in C, past the loop's Python methods). The virtual clock i
 
 from __future__ import annotations
 
-from ._asyncio_net import AsyncioFakeNetwork, AsyncioFakeSocket
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._script import ConnectOutcome, PeerScript, addrinfo
-from ._trio_net import FakeNetwork, FakeSocket
 from .servers import (
     MODES,
     LoopbackServer,
@@ -99,6 +100,10 @@ from .servers import (
     ipv6_loopback,
     refusing_socket,
 )
+
+if TYPE_CHECKING:
+    from ._asyncio_net import AsyncioFakeNetwork, AsyncioFakeSocket
+    from ._trio_net import FakeNetwork, FakeSocket
 
 __all__ = [
     "MODES",
@@ -115,3 +120,22 @@ __all__ = [
     "ipv6_loopback",
     "refusing_socket",
 ]
+
+
+# The fake networks import their framework (Trio; asyncio and the asyncio port), which
+# the loopback servers need neither of: they are imported on first use (PEP 562), so
+# that `trio-sockets send` and `serve`, which import the servers, start without them.
+_FAKE_NETWORKS: dict[str, str] = {
+    "AsyncioFakeNetwork": "._asyncio_net",
+    "AsyncioFakeSocket": "._asyncio_net",
+    "FakeNetwork": "._trio_net",
+    "FakeSocket": "._trio_net",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FAKE_NETWORKS:
+        value = getattr(importlib.import_module(_FAKE_NETWORKS[name], __name__), name)
+        globals()[name] = value  # found directly from now on
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
