@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,3 +131,20 @@ def test_serve_tls_with_a_mode_that_cannot_is_bad_usage(
     status, _, err = run(capsys, "serve", "blackhole", "--tls")
     assert status == 2
     assert "blackhole" in err and "--tls" in err
+
+
+@pytest.mark.timeout(20)
+def test_send_many_over_tls(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tls_echo: LoopbackServer
+) -> None:
+    path = tmp_path / "targets.txt"
+    path.write_text(f"{tls_echo.target}\n" * 3)
+    status, out, err = run(capsys, "send-many", str(path), "--data", "x", "--tls")
+    assert status == 1  # the system's CAs do not know the test CA
+    reports = [json.loads(line) for line in out.splitlines()]
+    assert [r["status"] for r in reports] == ["error"] * 3
+    assert all(r["error"].startswith("SSLCertVerificationError") for r in reports)
+    status, out, err = run(capsys, "send-many", str(path), "--data", "x", "--insecure")
+    assert status == 0, err
+    assert "trio-sockets send-many: warning: --insecure" in err
+    assert all(json.loads(line)["tls_version"] for line in out.splitlines())

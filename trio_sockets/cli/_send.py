@@ -106,7 +106,7 @@ def run_send(args: argparse.Namespace) -> int:
         return status
 
 
-def _tls(args: argparse.Namespace) -> bool | ssl.SSLContext:
+def _tls(args: argparse.Namespace, command: str = "send") -> bool | ssl.SSLContext:
     """``tls=`` for the library: False, True (the system's CAs), or a context of our own."""
     if not (args.tls or args.cafile or args.insecure):
         return False
@@ -117,7 +117,7 @@ def _tls(args: argparse.Namespace) -> bool | ssl.SSLContext:
         # Said every time, on standard error: a connection that anyone on the path can
         # read and change must never look like a verified one.
         print(
-            "trio-sockets send: warning: --insecure: the server's certificate and host name "
+            f"trio-sockets {command}: warning: --insecure: the server's certificate and host name "
             "are NOT verified; anyone on the path can read and change this connection",
             file=sys.stderr,
         )

@@ -134,7 +134,7 @@ def run_send_many(args: argparse.Namespace) -> int:
         except ValueError as exc:
             return _fail(str(exc))
         try:
-            tls = _tls(args)
+            tls = _tls(args, "send-many")
         except (OSError, ValueError) as exc:
             return _fail(f"cannot load --cafile {args.cafile!r}: {exc}")
         if from_stdin:
