@@ -33,6 +33,10 @@ RESULT_KEYS = {
     "peak_rss_mib",
     "ratio",
     "sink_cpu_share",
+    "cpu_s",
+    "reference",
+    "ratio_to_reference",
+    "cpu_ratio_to_reference",
 }
 
 
@@ -70,6 +74,7 @@ def test_quick_json_shape_and_bytes() -> None:
         assert 0 < r["min_s"] <= r["median_s"] <= r["max_s"]
         assert r["ratio"] >= 1.0
         assert r["peak_rss_mib"] > 0
+        assert r["cpu_s"] > 0
     # Each run's bytes were checked against the sink by the benchmark itself; here,
     # that a model sent what its scenario asks: fan-out only reaches 8 targets in 10.
     sent = {r["scenario"]: r["bytes_sent"] for r in results}  # the same for every model
@@ -178,6 +183,8 @@ def test_cost_compares_each_port_with_raw_code_of_its_framework() -> None:
         assert by_model[raw]["reference"] is None
     ratio = by_model["trio_port"]["median_s"] / by_model["trio.socket"]["median_s"]
     assert by_model["trio_port"]["ratio_to_reference"] == pytest.approx(ratio)
+    cpu = by_model["asyncio_port"]["cpu_s"] / by_model["asyncio-raw"]["cpu_s"]
+    assert by_model["asyncio_port"]["cpu_ratio_to_reference"] == pytest.approx(cpu)
     assert all(r["bytes_sent"] == 100 * 1024 for r in results)
 
 

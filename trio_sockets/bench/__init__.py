@@ -372,7 +372,7 @@ class _Sink:
 
 def _child_env() -> dict[str, str]:
     # The children import this very package, even from a source checkout.
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     return env
@@ -522,7 +522,7 @@ def _run_command(work: Workload, model: str, path: Path, timeout: float) -> Meas
     if done.status != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-8:])
         raise BenchError(f"{model} on file failed (status {done.status}):\n{tail}")
-    return Measurement("file", model, done.elapsed_s, work.bulk_bytes, done.max_rss_kib)
+    return Measurement("file", model, done.elapsed_s, work.bulk_bytes, done.max_rss_kib, done.cpu_s)
 
 
 @contextmanager

@@ -49,6 +49,7 @@ class ProcessRun:
     def __init__(self, elapsed_s: float, max_rss_kib: int, status: int, stderr: str) -> None:
         self.elapsed_s = elapsed_s
         self.max_rss_kib = max_rss_kib
+        self.cpu_s = 0.0  # from GNU time, with the peak RSS
         self.status = status
         self.stderr = stderr
 
@@ -88,8 +89,8 @@ def run(
 ) -> ProcessRun:
     """Run ``command`` to its exit; its wall time and its own peak RSS.
 
-    The peak RSS comes from GNU time (``/usr/bin/time -f %M``), 0 when it is not
-    installed. Not from ``os.wait4`` on the command itself: Linux counts in a child's
+    The peak RSS and the CPU seconds come from GNU time (``/usr/bin/time``), 0 when
+    it is not installed. Not from ``os.wait4`` on the command itself: Linux counts in a child's
     peak RSS the memory of the process it was started from (a child of this benchmark
     starts as a copy of it, and ``exec`` records that copy's peak), so that every command
     would seem to need this Python process's tens of MiB. GNU time is small, and its
@@ -101,13 +102,12 @@ def run(
         handle, name = tempfile.mkstemp(prefix="trio-sockets-bench-rss-")
         os.close(handle)
         rss_out = Path(name)
-        command = [GNU_TIME, "-f", "%M", "-o", str(rss_out), *command]
+        command = [GNU_TIME, "-f", "%M %U %S", "-o", str(rss_out), *command]
     try:
         done = _run(command, stdin, env, timeout)
         if rss_out is not None and done.status == 0:
-            done.max_rss_kib = int(rss_out.read_text().split()[-1])
-        else:
-            done.max_rss_kib = 0
+            rss, user, system = rss_out.read_text().split()[-3:]
+            done.max_rss_kib, done.cpu_s = int(rss), float(user) + float(system)
         return done
     finally:
         if rss_out is not None:

@@ -36,6 +36,7 @@ def summarize(runs: Sequence[tuple[Workload, Measurement, float]]) -> list[dict[
     for (scenario, count, size, model), items in grouped.items():
         times = [m.elapsed_s for _, m, _ in items]
         median = statistics.median(times)
+        cpu = statistics.median(m.cpu_s for _, m, _ in items)
         result: dict[str, Any] = {
             "scenario": scenario,
             "model": model,
@@ -51,8 +52,10 @@ def summarize(runs: Sequence[tuple[Workload, Measurement, float]]) -> list[dict[
             # The sink's CPU seconds per second of the run: near 1.0 would mean that the
             # sink, not the model, set the pace.
             "sink_cpu_share": statistics.median(cpu / m.elapsed_s for _, m, cpu in items),
+            "cpu_s": cpu,
             "reference": None,
             "ratio_to_reference": None,
+            "cpu_ratio_to_reference": None,
             "rss_over_base_mib": None,
         }
         if scenario in ("bulk", "file"):
@@ -82,6 +85,8 @@ def _compare(results: list[dict[str, Any]]) -> None:
             if ref is not None and ref != model and ref in mine:
                 r["reference"] = ref
                 r["ratio_to_reference"] = r["median_s"] / mine[ref]["median_s"]
+                if mine[ref]["cpu_s"] > 0:
+                    r["cpu_ratio_to_reference"] = r["cpu_s"] / mine[ref]["cpu_s"]
     for r in results:
         if r["scenario"] != "scale":
             continue
@@ -114,7 +119,7 @@ def render_table(results: Sequence[dict[str, Any]], config: dict[str, Any]) -> N
         ),
         title_justify="left",
     )
-    columns = ("scenario", "model", "median", "min", "max", "cost", "peak RSS", "x fastest")
+    columns = ("scenario", "model", "median", "min", "max", "cost", "CPU", "peak RSS", "x fastest")
     for name in (*columns, "compared with"):
         table.add_column(name, justify="right" if name in columns[2:] else "left")
     previous = None
@@ -134,6 +139,7 @@ def render_table(results: Sequence[dict[str, Any]], config: dict[str, Any]) -> N
             f"{r['min_s']:.3f}",
             f"{r['max_s']:.3f}",
             cost,
+            f"{r['cpu_s']:.3f} s",
             f"{r['peak_rss_mib']:.0f} MiB",
             f"{r['ratio']:.2f}",
             _compared(r),
@@ -159,7 +165,10 @@ def _label(r: dict[str, Any]) -> str:
 
 def _compared(r: dict[str, Any]) -> str:
     if r["ratio_to_reference"] is not None:
-        return f"{r['ratio_to_reference']:.2f} x {r['reference']}"
+        cpu = r["cpu_ratio_to_reference"]
+        return f"{r['ratio_to_reference']:.2f} x {r['reference']}" + (
+            f" (CPU {cpu:.2f} x)" if cpu is not None else ""
+        )
     if r["rss_over_base_mib"] is not None:
         return f"RSS {r['rss_over_base_mib']:+.1f} MiB over {r['base_connections']:,}"
     return ""

@@ -159,3 +159,4 @@ class Measurement:
     elapsed_s: float
     bytes_sent: int
     max_rss_kib: int
+    cpu_s: float = 0.0  # user and system CPU seconds of the model's process in the work
