@@ -168,11 +168,14 @@ async def _read_chunk(source: FilePayload, done: int, buffer: bytearray) -> int:
 
 
 def _discard_received(sock: Socket) -> None:
-    # Read and drop whatever has arrived, before closing a TLS connection. A TLS 1.3
-    # server sends session tickets after the handshake, which a client that only sends
-    # never reads; and closing a socket with unread bytes makes the kernel send RST at
-    # once and drop what it had not sent yet (RFC 2525 section 2.17): the end of a
-    # payload that it had already taken, and that bytes_sent counts.
+    # Read and drop whatever has arrived, before closing any connection. Closing a socket
+    # with unread bytes makes the kernel send RST at once and drop what it had not sent
+    # yet (RFC 2525 section 2.17): the end of a payload that it had already taken, and
+    # that bytes_sent counts. Peers do send what a client that only sends never reads: a
+    # greeting (SMTP's and FTP's "220 ..."), a TLS 1.3 server's session tickets after the
+    # handshake. When nothing arrived, this costs one recv failing with EAGAIN. It
+    # narrows the window, it does not close it: bytes that arrive after this read and
+    # before close() still turn the close into a RST.
     fd = sock.fileno()
     with contextlib.suppress(OSError):  # nothing more to read now (EAGAIN), or closed
         for _ in range(_DISCARD_READS):
@@ -538,8 +541,7 @@ class Connection(trio.abc.HalfCloseableStream):
     def _close(self) -> None:
         if not self._closed:
             self._closed = True
-            if self._tls is not None:
-                _discard_received(self.socket)
+            _discard_received(self.socket)  # see there: unread bytes make close() a RST
             self.socket.close()
 
     async def aclose(self) -> None:
