@@ -351,3 +351,21 @@ def test_a_payload_file_that_cannot_seek_is_refused(port: Port) -> None:
                 await port.module.send_to_many(["127.0.0.1:9"], pipe)
 
         port.run(main)
+
+
+@pytest.mark.timeout(10)
+def test_the_reports_end_once_the_block_is_left(port: Port) -> None:
+    # An iterator kept past its block gives what was left over, then ends; it never
+    # waits for workflows that were cancelled.
+    with LoopbackServer("sink") as sink, LoopbackServer("blackhole") as hole:
+
+        async def main() -> list[Any]:
+            targets = [sink.target] + [hole.target] * 5
+            async with port.module.stream_to_many(targets, PAYLOAD, timeout=10) as reports:
+                async for first in reports:
+                    assert first.ok
+                    break
+            async with port.fail_after(2):
+                return [r async for r in reports]
+
+        assert port.run(main) == []

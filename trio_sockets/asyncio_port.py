@@ -1061,17 +1061,21 @@ class _ReportStream:
     """What ``stream_to_many`` yields: the reports, as an async iterator."""
 
     # asyncio: a Queue has no end of stream before 3.13 (Queue.shutdown), so the feeder
-    # puts None after the last report.
-    __slots__ = ("_ended", "_queue")
+    # puts None after the last report, and the fan-out marks the stream finished when
+    # it stops early (where Trio's channel is closed): no read can wait forever then.
+    __slots__ = ("_ended", "_queue", "finished")
 
     def __init__(self, queue: asyncio.Queue[SendReport | None]) -> None:
         self._queue = queue
         self._ended = False
+        self.finished = False
 
     def __aiter__(self) -> _ReportStream:
         return self
 
     async def __anext__(self) -> SendReport:
+        if self.finished and self._queue.empty():
+            self._ended = True
         report = None if self._ended else await self._queue.get()
         if report is None:
             self._ended = True
@@ -1184,11 +1188,12 @@ async def _fan_out(
     assert task is not None
     cancels = task.cancelling()
     body_error: BaseException | None = None
+    stream = _ReportStream(queue)
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(feed())
             try:
-                yield _ReportStream(queue)
+                yield stream
             except (asyncio.CancelledError, GeneratorExit):
                 raise  # from outside, or from the group stopping after _FailFast
             except BaseException as exc:
@@ -1203,6 +1208,8 @@ async def _fan_out(
         # asyncio: a bug, Ctrl+C or an error from the caller's iterator goes out as
         # itself, not in the group (Trio's twin is _bare_cancelled()).
         raise bare_exception(errors, asyncio.CancelledError) from None
+    finally:
+        stream.finished = True
     if task.cancelling() > cancels:
         # asyncio: a cancellation from outside that arrived while the group was
         # stopping itself. Python 3.13 re-delivers it at the next await (gh-116720);
