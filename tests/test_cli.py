@@ -12,6 +12,7 @@ import importlib.util
 import io
 import json
 import math
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +27,7 @@ import pytest
 from trio_sockets import demo
 from trio_sockets.cli import build_parser, main
 from trio_sockets.testing import LoopbackServer, ipv6_loopback, refusing_socket
+from trio_sockets.testing.servers import MODES
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
@@ -69,6 +71,15 @@ def test_help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 0
     for command in ("demo", "send", "serve", "bench"):
         assert command in out
+
+
+@pytest.mark.timeout(10)
+def test_help_lists_every_serve_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "--help")
+    assert status == 0
+    listed = re.search(r"run a loopback test server \(([^)]*)\)", " ".join(out.split()))
+    assert listed is not None, out
+    assert listed.group(1).split(", ") == list(MODES)
 
 
 @pytest.mark.timeout(10)

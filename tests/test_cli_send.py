@@ -347,6 +347,42 @@ def test_max_reply_must_be_a_positive_size(capsys: pytest.CaptureFixture[str], v
     assert repr(value) in err
 
 
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["send", "127.0.0.1:9", "--data", "x", "--max-reply", "99999999999999"],
+        ["send", "127.0.0.1:9", "--data", "x", "--max-reply", "2147483648"],
+        ["send", "127.0.0.1:9", "--data", "x", "--max-reply", "1073741825"],
+        ["send", "127.0.0.1:9", "--data", "x", "--max-reply", "nan"],
+        ["send", "127.0.0.1:9", "--data", "x", "--timeout", "-1e400"],
+        ["send", "127.0.0.1:9", "--data", "x", "--timeout", "nan"],
+        ["send", "127.0.0.1:9", "--data", "x", "--idle-timeout", "-1"],
+        ["send", "127.0.0.1:9", "--data", "x", "--idle-timeout", "nan"],
+        ["serve", "sink", "--port", "99999999999999"],
+        ["serve", "sink", "--port", "-1"],
+        ["serve", "sink", "--port", "nan"],
+    ],
+)
+def test_numeric_options_out_of_range_are_bad_usage(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    status, out, err = run(capsys, *argv)
+    assert status == 2, err
+    assert argv[-2] in err
+    assert repr(argv[-1]) in err
+    assert "Traceback" not in err
+    assert out == ""
+
+
+@pytest.mark.timeout(10)
+def test_max_reply_too_large_names_the_maximum(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--max-reply", "2147483648")
+    assert status == 2
+    assert "'2147483648'" in err
+    assert "1073741824" in err
+
+
 # --------------------------------------------------------------------------------------
 # Messages
 # --------------------------------------------------------------------------------------
@@ -497,7 +533,28 @@ def test_reply_until_bad_escapes_are_named(capsys: pytest.CaptureFixture[str], u
     status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--reply-until", until)
     assert status == 2
     assert "--reply-until" in err
-    assert repr(until) in err
+    assert f"'{until}'" in err  # as typed: backslashes not doubled
+    assert "\\\\" not in err.split(";")[0]
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_data_takes_the_same_escapes(capsys: pytest.CaptureFixture[str], backend: str) -> None:
+    with LoopbackServer("echo") as server:
+        status, out, _ = run(capsys, "send", server.target, "--data", "PING\\r\\n\\t\\x41\\\\q",
+                             "--reply", "--json", "--backend", backend)  # fmt: skip
+    assert status == 0, out
+    report = json.loads(out)
+    assert report["bytes_sent"] == 10
+    assert report["reply"] == "PING\r\n\tA\\q"
+
+
+@pytest.mark.timeout(10)
+def test_data_bad_escapes_are_named(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "send", "127.0.0.1:9", "--data", "\\xZZ")
+    assert status == 2
+    assert "argument --data: unknown escape '\\x' in '\\xZZ'" in err
+    assert out == ""
 
 
 @pytest.mark.timeout(10)

@@ -27,7 +27,7 @@ from typing import Any, Final, NoReturn
 
 from .. import __version__
 from .._addresses import format_address
-from .._checks import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_REPLY_BYTES, DEFAULT_TIMEOUT
+from .._checks import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_REPLY_BYTES, DEFAULT_TIMEOUT, MAX_BYTES
 from ..testing.servers import MODES, TLS_MODES, LoopbackServer
 
 __all__ = ["build_parser", "main"]
@@ -166,20 +166,23 @@ def _seconds(text: str) -> float | None:
 
 
 def _size(text: str) -> int:
-    """argparse type for ``--max-reply``: a positive number of bytes."""
+    """argparse type for ``--max-reply``: a positive number of bytes, at most 1 GiB."""
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a positive number of bytes, got {text!r}")
+    if int(text) > MAX_BYTES:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_BYTES} bytes, got {text!r}")
     return int(text)
 
 
-# --reply-until's escapes: a shell cannot easily pass CR LF, and protocols end in it.
+# The escapes of --data and --reply-until: a shell cannot easily pass CR LF, and
+# protocols end in it.
 _ESCAPES: Final = {b"r": b"\r", b"n": b"\n", b"t": b"\t", b"0": b"\0", b"\\": b"\\"}
 _ESCAPE: Final = re.compile(rb"\\(x[0-9a-fA-F]{2}|.?)", re.DOTALL)
 
 
-def _escaped_bytes(text: str) -> bytes:
-    r"""argparse type for ``--reply-until``: ``\r``, ``\n``, ``\t``, ``\0``, ``\\`` and
-    ``\xHH`` escapes are decoded, the rest is taken as UTF-8."""
+def _unescaped(text: str) -> bytes:
+    r"""argparse type for ``--data``: ``\r``, ``\n``, ``\t``, ``\0``, ``\\`` and ``\xHH``
+    escapes are decoded, the rest is taken as UTF-8."""
 
     def decode(match: re.Match[bytes]) -> bytes:
         code = match.group(1)
@@ -187,12 +190,19 @@ def _escaped_bytes(text: str) -> bytes:
             return bytes([int(code[1:], 16)])
         if code in _ESCAPES:
             return _ESCAPES[code]
+        # Quoted, not repr(): the user's text as typed, backslashes not doubled.
+        escape = match.group(0).decode("utf-8", "surrogateescape")
         raise argparse.ArgumentTypeError(
-            f"unknown escape {match.group(0).decode('utf-8', 'replace')!r} in {text!r}; "
-            r"use \r, \n, \t, \0, \\ or \xHH"
+            f"unknown escape '{escape}' in '{text}'; use \\r, \\n, \\t, \\0, \\\\ or \\xHH"
         )
 
-    value = _ESCAPE.sub(decode, text.encode("utf-8", "surrogateescape"))
+    # surrogateescape: bytes that were not UTF-8 in argv go out as they came in.
+    return _ESCAPE.sub(decode, text.encode("utf-8", "surrogateescape"))
+
+
+def _escaped_bytes(text: str) -> bytes:
+    r"""argparse type for ``--reply-until``: as ``--data``, and not empty."""
+    value = _unescaped(text)
     if not value:
         raise argparse.ArgumentTypeError(f"must not be empty, got {text!r}")
     return value
@@ -239,7 +249,13 @@ def _add_send_many(sub: Any) -> None:
         "targets", metavar="TARGETS_FILE", help="a file of targets, one per line, or '-'"
     )
     source = many.add_mutually_exclusive_group()
-    source.add_argument("--data", metavar="TEXT", help="send TEXT (UTF-8) to every target")
+    source.add_argument(
+        "--data",
+        type=_unescaped,
+        metavar="TEXT",
+        help=r"send TEXT (UTF-8) to every target, with \r, \n, \t, \0, \xHH escapes and "
+        r"\\ for a backslash",
+    )
     source.add_argument(
         "--file",
         metavar="PATH",
@@ -508,7 +524,13 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     send.add_argument("target", metavar="TARGET", help="host:port or [v6-literal]:port")
     source = send.add_mutually_exclusive_group()
-    source.add_argument("--data", metavar="TEXT", help="send TEXT (UTF-8)")
+    source.add_argument(
+        "--data",
+        type=_unescaped,
+        metavar="TEXT",
+        help=r"send TEXT (UTF-8), with \r, \n, \t, \0, \xHH escapes and \\ for a "
+        r"backslash: --data 'PING\r\n'",
+    )
     source.add_argument(
         "--file", metavar="PATH", help="send the bytes of PATH ('-' for standard input)"
     )
@@ -545,8 +567,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "--reply-until",
         type=_escaped_bytes,
         metavar="TEXT",
-        help=r"stop reading once the reply ends with TEXT, with \r, \n, \t, \xHH "
-        r"escapes: --reply-until '\r\n' (implies --reply)",
+        help=r"stop reading once the reply ends with TEXT, with --data's escapes: "
+        r"--reply-until '\r\n' (implies --reply)",
     )
     send.add_argument(
         "--idle-timeout",
@@ -602,7 +624,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     serve = sub.add_parser(
         "serve",
-        help="run a loopback test server (sink, echo, slow, reset, blackhole)",
+        help=f"run a loopback test server ({', '.join(MODES)})",
         description="Run a test server until Ctrl+C or SIGTERM. Its first line of output "
         "is 'listening on HOST:PORT'.",
     )

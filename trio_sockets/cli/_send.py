@@ -135,10 +135,9 @@ def _implies_reply(args: argparse.Namespace) -> bool:
 
 
 def _data(args: argparse.Namespace) -> bytes | None:
-    if args.data is None:
-        return None
-    # surrogateescape: bytes that were not UTF-8 in argv go out as they came in.
-    return bytes(args.data.encode("utf-8", "surrogateescape"))
+    # Already bytes: the parser decoded the escapes and the UTF-8.
+    data: bytes | None = args.data
+    return data
 
 
 def _stdin() -> IO[bytes] | None:
