@@ -374,3 +374,37 @@ def test_ctrl_c_while_a_plain_contestant_runs_exits_130_at_once() -> None:
     assert status == 130, err
     assert time.monotonic() - interrupted < 3.0
     assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------
+# happy-eyeballs on uvloop, and a verdict computed from what happened
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed")
+def test_demo_uvloop_happy_eyeballs_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    # uvloop sends IP literals through the demo's patched loop.getaddrinfo too.
+    status = main(["demo", "happy-eyeballs", "--uvloop"])
+    out, err = capsys.readouterr()
+    assert status == 0, out + err
+    assert "not in the demo's resolver" not in out
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("port", demo.PORTS)
+def test_happy_eyeballs_verdict_says_what_happened(
+    port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trio_sockets.demo import _scenarios
+
+    [scenario] = demo.select(["happy-eyeballs"])
+    result = demo.run_scenario(scenario, port)
+    assert result["as_expected"], result["detail"]
+    assert re.search(r"IPv4 started after 0\.2\d s", result["detail"]), result["detail"]
+    # A deadline shorter than the delay: IPv4 never starts, and the verdict says so.
+    monkeypatch.setattr(_scenarios, "HE_TIMEOUT", HE_DELAY / 2)
+    result = demo.run_scenario(scenario, port)
+    assert not result["as_expected"]
+    assert "IPv4 started" not in result["detail"], result["detail"]
+    assert "timeout" in result["detail"], result["detail"]

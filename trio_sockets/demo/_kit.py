@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import socket
 import stat
@@ -124,9 +125,20 @@ class Kit:
         """Stop the tasks a contestant left running, once they have been counted."""
 
 
-def fake_getaddrinfo(table: dict[str, list[SockAddr]], host: object) -> list[Any]:
-    """``getaddrinfo``'s answer for ``host`` from ``table``; EAI_NONAME for other names."""
+def fake_getaddrinfo(
+    table: dict[str, list[SockAddr]], host: object, port: object = None
+) -> list[Any]:
+    """``getaddrinfo``'s answer for ``host`` from ``table``; EAI_NONAME for other names.
+
+    An IP literal is its own answer, on ``port``, as the real ``getaddrinfo`` gives it:
+    uvloop sends literals through ``loop.getaddrinfo`` too, where asyncio does not.
+    """
     name = host.decode("ascii") if isinstance(host, bytes) else str(host)
+    if name not in table and port is not None:
+        with contextlib.suppress(ValueError):  # not an IP literal: a name to look up
+            ipaddress.ip_address(name.partition("%")[0])
+            number = int(port.decode("ascii") if isinstance(port, bytes) else str(port))
+            return addrinfo((name, number))
     if name not in table:
         raise socket.gaierror(socket.EAI_NONAME, f"{name!r} is not in the demo's resolver")
     return addrinfo(*table[name])
@@ -138,7 +150,7 @@ class _DemoResolver(trio.abc.HostnameResolver):
 
     async def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         await trio.lowlevel.checkpoint()
-        return fake_getaddrinfo(self.table, host)
+        return fake_getaddrinfo(self.table, host, port)
 
     async def getnameinfo(self, sockaddr: Any, flags: int) -> tuple[str, str]:
         await trio.lowlevel.checkpoint()
@@ -190,7 +202,7 @@ class AsyncioKit(Kit):
         loop = asyncio.get_running_loop()
 
         async def getaddrinfo(host: Any, port: Any, **kwargs: Any) -> list[Any]:
-            return fake_getaddrinfo(table, host)
+            return fake_getaddrinfo(table, host, port)
 
         setattr(loop, "getaddrinfo", getaddrinfo)  # noqa: B010 (mypy: no method assignment)
         try:

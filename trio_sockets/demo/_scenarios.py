@@ -121,7 +121,14 @@ async def happy_eyeballs(kit: Kit, net: Net) -> Result:
         )
     outcomes = [a.outcome for a in report.attempts]
     good = report.ok and outcomes == ["cancelled", "connected"]
-    detail = f"the {'IPv6' if v6 else 'first'} attempt hung; IPv4 started after {HE_DELAY} s"
+    if good:  # measured, not the delay asked for
+        gap = report.attempts[1].started_s - report.attempts[0].started_s
+        detail = f"the {'IPv6' if v6 else 'first'} attempt hung; IPv4 started after {gap:.2f} s"
+    else:
+        tried = ", ".join(outcomes) or "no attempt"
+        detail = f"{report.status}, attempts: {tried}"
+        if report.error:
+            detail += f"; {report.error}"
     return _single(kit, report, start, good, detail)
 
 
