@@ -89,6 +89,34 @@ def test_demo_plot_path_is_checked_before_the_demo_runs(
     assert out == ""  # nothing ran: a 0.5 s scenario would have printed its JSON
 
 
+@pytest.mark.timeout(10)
+def test_demo_plot_in_a_directory_that_refuses_files_is_checked_up_front(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # /proc on Linux: access() says writable, creating a file there fails.
+    import tempfile
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    path = tmp_path / "x.png"
+    status = main(["demo", "deadline", "--json", "--plot", str(path)])
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert repr(str(path)) in err and "Permission denied" in err
+    assert out == ""  # nothing ran
+
+
+@pytest.mark.timeout(10)
+def test_demo_plot_empty_is_reported_as_given(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["demo", "deadline", "--plot", ""])
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert "--plot '':" in err
+    assert out == ""
+
+
 @pytest.mark.timeout(30)
 @pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib is not installed")
 def test_demo_plot_that_fails_late_keeps_the_json(

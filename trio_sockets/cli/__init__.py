@@ -60,16 +60,18 @@ def _demo(args: argparse.Namespace) -> int:
     ports = demo.PORTS_ON_UVLOOP if args.uvloop else demo.PORTS
     if args.uvloop and importlib.util.find_spec("uvloop") is None:
         return _fail("demo", f"--uvloop needs uvloop, which is not installed: {UVLOOP_HINT}")
-    plot: Path | None = args.plot
+    # The value as given, for messages: Path("") would be shown as ".".
+    given: str | None = args.plot
+    plot = None if given is None else Path(given)
     if plot is not None:
         from ..demo._render import PLOT_SUFFIXES
 
         if plot.suffix.lower() not in PLOT_SUFFIXES:
-            return _fail("demo", f"--plot {str(plot)!r}: the file name must end in .png or .svg")
+            return _fail("demo", f"--plot {given!r}: the file name must end in .png or .svg")
         # Checked now, not after the whole demo has run (and its --json output is lost).
         problem = _unwritable(plot)
         if problem:
-            return _fail("demo", f"--plot {str(plot)!r}: {problem}")
+            return _fail("demo", f"--plot {given!r}: {problem}")
         try:
             import matplotlib  # noqa: F401 (checked before the demo runs, not after)
         except ImportError:
@@ -126,7 +128,7 @@ def _demo(args: argparse.Namespace) -> int:
         try:
             _render.render_plot(results, contestants, plot)
         except OSError as exc:
-            return _fail("demo", f"--plot {str(plot)!r}: {exc.strerror or exc}")
+            return _fail("demo", f"--plot {given!r}: {exc.strerror or exc}")
         print(f"plot written to {plot}", file=sys.stderr)
     # The plain contestants' flaws are the lesson; the ports must behave.
     behaved = all(row["results"][port]["as_expected"] for row in results for port in ports)
@@ -142,6 +144,13 @@ def _unwritable(path: Path) -> str | None:
         return "that is a directory"
     if not os.access(path if path.exists() else folder, os.W_OK):
         return f"{'the file' if path.exists() else 'its directory'} is not writable"
+    # access() says yes where the file system still says no (/proc, a read-only mount
+    # seen by root): create and remove a file there to be sure.
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".trio-sockets-plot-"):
+            pass
+    except OSError as exc:
+        return f"cannot write in its directory {str(folder)!r}: {exc.strerror or exc}"
     return None
 
 
@@ -506,7 +515,6 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--plot",
-        type=Path,
         metavar="FILE",
         help=f"draw the connection attempts on a timeline, to FILE (.png or .svg); "
         f"needs matplotlib: {PLOT_HINT}",
