@@ -436,3 +436,36 @@ def test_happy_eyeballs_verdict_says_what_happened(
     assert not result["as_expected"]
     assert "IPv4 started" not in result["detail"], result["detail"]
     assert "timeout" in result["detail"], result["detail"]
+
+
+# --------------------------------------------------------------------------------------
+# Output that is not a terminal
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_demo_to_a_file_or_pipe_is_80_columns_without_trailing_spaces(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    status = main(["demo", "fail-fast", "all-refused"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert [line for line in lines if line != line.rstrip()] == []
+    # A count stays with its word: no "5" at a line's end, "cancelled" on the next.
+    assert "1 error, 5 cancelled" in out
+    cut = r"\b\d+\n\s*(sockets?|tasks?|threads?|cancelled|timeout|error)\b"
+    assert re.search(cut, out) is None, out
+
+
+@pytest.mark.timeout(30)
+def test_demo_to_a_file_or_pipe_follows_columns(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "120")
+    status = main(["demo", "fail-fast"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert 80 < max(len(line) for line in out.splitlines()) <= 120

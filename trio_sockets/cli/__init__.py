@@ -114,15 +114,20 @@ def _demo(args: argparse.Namespace) -> int:
         output = {"contestants": labels, "scenarios": results, "total_s": elapsed}
         print(json.dumps(output, indent=2))
     else:
-        # A file or a pipe gets the width of a terminal that fits every column.
-        wide = None if sys.stdout.isatty() else 100
-        console = Console(width=wide, highlight=False)
+        # A file or a pipe gets 80 columns (or $COLUMNS), not the width of whatever
+        # terminal rich finds on stdin or stderr: `| less` and `> file` read the same.
+        piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+        console = Console(width=80 if piped else None, highlight=False)
         code = Listings([s.code for s in scenarios]) if args.code else None
-        _render.print_demo(console, results, contestants, code)
-        console.print(
-            f"\n{len(results)} scenario{'s' if len(results) > 1 else ''}, "
-            f"{len(contestants)} contestants, in {elapsed:.1f} s"
-        )
+        with console.capture() as captured:
+            _render.print_demo(console, results, contestants, code)
+            console.print(
+                f"\n{len(results)} scenario{'s' if len(results) > 1 else ''}, "
+                f"{len(contestants)} contestants, in {elapsed:.1f} s"
+            )
+        # rich pads wrapped lines to the width: trailing spaces in a file, and a blank
+        # line after each in a narrower terminal.
+        sys.stdout.write("".join(line.rstrip(" ") + "\n" for line in captured.get().splitlines()))
     if plot is not None:
         # After the output: a file system that refuses the plot late loses nothing else.
         try:

@@ -58,7 +58,8 @@ def _left_cell(left: dict[str, int]) -> Text:
     if not any(left.values()):
         return Text("none", style="green")
     counts = [f"{n} {kind if n != 1 else kind[:-1]}" for kind, n in left.items() if n]
-    return Text(", ".join(counts), style="bold red")
+    # One count a line: the table fits 80 columns, and a count stays with its word.
+    return Text(",\n".join(counts), style="bold red")
 
 
 def _tries_cell(result: dict[str, Any]) -> str:
@@ -71,13 +72,15 @@ def _tries_cell(result: dict[str, Any]) -> str:
 def scenario_table(scenario: dict[str, Any], contestants: Sequence[str]) -> Table:
     """One scenario, one row per contestant: what each measurably did and left behind."""
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
-    # Every header stays whole at 80 columns: the wide cells wrap instead.
-    table.add_column("contestant", min_width=10, ratio=3)
-    table.add_column("outcome", min_width=7, ratio=3)
+    # Every header stays whole at 80 columns. Only the contestant wraps, at its comma
+    # ("asyncio,/unstructured"), wide enough that no word is cut; a count cut from its
+    # word ("5/cancelled") read badly, so the outcome and what was left stay whole.
+    table.add_column("contestant", min_width=len("unstructured"))
+    table.add_column("outcome", no_wrap=True)
     table.add_column("time", justify="right", no_wrap=True)
     table.add_column("sent", justify="right", no_wrap=True)
     table.add_column("tries", no_wrap=True)
-    table.add_column("left", min_width=4, ratio=2)
+    table.add_column("left", no_wrap=True)
     for name in contestants:
         result = scenario["results"][name]
         colour = "green" if result["flaw"] is None else "bold red"
