@@ -524,6 +524,24 @@ def test_timeout_none_means_no_deadline() -> None:
     assert math.isinf(parsed.timeout)
 
 
+def test_serve_counts_bytes_in_a_human_size() -> None:
+    from trio_sockets.cli import _size_text
+
+    assert _size_text(1) == "1 byte"
+    assert _size_text(4) == "4 bytes"
+    assert _size_text(11811160066) == "11.0 GiB (11,811,160,066 bytes)"
+
+
+def test_send_text_says_what_the_total_time_covers() -> None:
+    from trio_sockets import SendReport, Target
+    from trio_sockets.cli._output import report_text
+
+    report = SendReport(Target("h", 1), "ok", bytes_sent=6, total_s=3.791, reply=b"+PONG\r\n")
+    assert "  sent 6 bytes; total 3.791 s, reply included\n" in report_text(report, max_reply=9)
+    report = SendReport(Target("h", 1), "ok", bytes_sent=6, total_s=0.007)
+    assert "  sent 6 bytes; total 0.007 s\n" in report_text(report, max_reply=9)
+
+
 def test_send_text_brackets_ipv6_addresses() -> None:
     # The report text writes every address with the one formatter: [::1]:port for IPv6.
     from trio_sockets import Attempt, SendReport, Target

@@ -55,6 +55,11 @@ def test_serve_tls_then_send_tls_cafile(capsys: pytest.CaptureFixture[str]) -> N
         assert ca_line.startswith("TLS certificate from a throwaway CA: ")
         ca_path = ca_line.rsplit(" ", 1)[1]
         assert os.path.isfile(ca_path)
+        # The hint: two lines joined by the shell's backslash, the first within 80 columns.
+        hint = proc.stdout.readline().rstrip("\n")
+        assert hint.startswith("try: trio-sockets send ") and hint.endswith(" \\"), hint
+        assert len(hint) <= 80, hint
+        assert proc.stdout.readline().strip() == f"--cafile {ca_path}"
         for backend in BACKENDS:
             status, out, err = run(
                 capsys, "send", target, "--tls", "--cafile", ca_path, "--data", "hi",

@@ -353,7 +353,7 @@ def test_parse_targets() -> None:
     ]
     assert parse_targets(iter(["a.test:1"])) == [Target("a.test", 1)]
     assert parse_targets([]) == []
-    with pytest.raises(TargetError, match=r"^target #1: no port in target 'bad'"):
+    with pytest.raises(TargetError, match=r"^targets\[1\]: no port in target 'bad'"):
         parse_targets(["a.test:1", "bad", "also bad"])
 
 

@@ -310,7 +310,7 @@ def test_caller_mistakes_raise_before_anything_is_sent(
             with pytest.raises(expected) as info:
                 await port.module.send_to_many(targets, payload, **bad)
             if error == "TargetError" and isinstance(targets, list):
-                assert "target #1" in str(info.value)  # the bad one is the second
+                assert "targets[1]: " in str(info.value)  # the bad one is the second
             for name, value in bad.items():  # the message names the argument and value
                 assert name in str(info.value) and repr(value)[:40] in str(info.value)
             if "targets" in bad and not isinstance(targets, (list, str)):

@@ -170,6 +170,7 @@ def test_send_all_reset_after_n_bytes(port: Port) -> None:
             assert info.value.errno == errno.ECONNRESET
             assert isinstance(info.value.__cause__, ConnectionResetError)
             assert "after 5 of 10 bytes" in str(info.value)
+            assert str(info.value).count("[Errno") == 1, str(info.value)  # once, in front
             assert conn.bytes_sent == 7
             assert net.sockets[0].sends == [2, 3, 2]
             assert net.received(("192.0.2.1", PORT)) == b"ab01234"

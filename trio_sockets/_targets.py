@@ -191,5 +191,5 @@ def parse_targets(targets: object) -> list[Target]:
         try:
             parsed.append(Target.parse(value))
         except TargetError as exc:
-            raise TargetError(f"target #{index}: {exc}") from None
+            raise TargetError(f"targets[{index}]: {exc}") from None
     return parsed

@@ -147,7 +147,9 @@ def _writable_now(fd: int) -> bool:
 def _send_error(exc: OSError, sent: int, total: int | None) -> SendError:
     of = "" if total is None else f" of {total}"
     code = None if isinstance(exc, ssl.SSLError) else exc.errno  # an SSL code is no errno
-    return SendError(code, f"send failed after {sent}{of} bytes: {exc}", bytes_sent=sent)
+    # The errno is the SendError's own ("[Errno 32] send failed ..."): the cause's words alone.
+    reason = exc.strerror if code is not None and exc.strerror else exc
+    return SendError(code, f"send failed after {sent}{of} bytes: {reason}", bytes_sent=sent)
 
 
 async def _read_chunk(source: FilePayload, done: int, buffer: bytearray) -> int:

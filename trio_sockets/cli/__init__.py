@@ -369,6 +369,14 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
+def _size_text(count: int) -> str:
+    """``"5 bytes"``, or ``"11.0 GiB (11,811,160,066 bytes)"`` for a large count."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit} ({count:,} bytes)"
+    return _count(count, "byte")
+
+
 def _serve(args: argparse.Namespace) -> int:
     if not args.host.strip():
         return _fail(
@@ -407,8 +415,10 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"listening on {server.target}", flush=True)
             if tls is not None:
                 print(f"TLS certificate from a throwaway CA: {tls.ca_path}", flush=True)
+                # Two lines, joined by the shell's backslash, to fit 80 columns.
                 print(
-                    f"try: {PROG} send {server.target} --tls --cafile {tls.ca_path} --data hi",
+                    f"try: {PROG} send {server.target} --tls --data hi \\\n"
+                    f"       --cafile {tls.ca_path}",
                     flush=True,
                 )
             threading.Event().wait()  # only a signal ends this
@@ -419,7 +429,7 @@ def _serve(args: argparse.Namespace) -> int:
             signal.signal(signum, handler)
     print(
         f"stopped: {_count(server.connections, 'connection')}, "
-        f"{_count(server.bytes_received, 'byte')} received",
+        f"{_size_text(server.bytes_received)} received",
         file=sys.stderr,
     )
     return 0

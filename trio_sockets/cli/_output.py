@@ -46,7 +46,9 @@ def report_text(report: SendReport, *, max_reply: int, reply_to: str | None = No
     """
     where = "" if report.address is None else f" ({format_address(report.address)})"
     lines = [f"{report.status}: {report.target}{where}"]
-    lines.append(f"  sent {report.bytes_sent} bytes in {report.total_s:.3f} s")
+    # The total covers the whole workflow, the reply included: not the sending alone.
+    covers = ", reply included" if report.reply is not None else ""
+    lines.append(f"  sent {report.bytes_sent} bytes; total {report.total_s:.3f} s{covers}")
     shown: tuple[str, ...] = _PHASES if report.reply is not None else _PHASES[:-1]
     if report.tls_version is None and not report.tls_s:
         shown = tuple(p for p in shown if p != "tls")

@@ -139,7 +139,9 @@ def report_text(report: SendReport) -> str:
     """A readable, multi-line account of one :class:`SendReport`."""
     where = "" if report.address is None else f" ({format_address(report.address)})"
     lines = [f"{report.status}: {report.target}{where}"]
-    lines.append(f"  sent {report.bytes_sent} bytes in {report.total_s:.3f} s")
+    # The total covers the whole workflow, the reply included: not the sending alone.
+    covers = ", reply included" if report.reply is not None else ""
+    lines.append(f"  sent {report.bytes_sent} bytes; total {report.total_s:.3f} s{covers}")
     phases = ("resolve", "connect", "check", "send", "reply")
     lines.append("  phases: " + ", ".join(f"{p} {getattr(report, p + '_s'):.3f} s" for p in phases))
     for attempt in report.attempts:
