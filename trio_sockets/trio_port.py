@@ -145,9 +145,9 @@ def _writable_now(fd: int) -> bool:
 def _send_error(exc: OSError, sent: int, total: int | None) -> SendError:
     of = "" if total is None else f" of {total}"
     code = None if isinstance(exc, ssl.SSLError) else exc.errno  # an SSL code is no errno
-    # trio: also a BrokenResourceError, as Trio streams report a broken peer
     # The errno is the SendError's own ("[Errno 32] send failed ..."): the cause's words alone.
     reason = exc.strerror if code is not None and exc.strerror else exc
+    # trio: also a BrokenResourceError, as Trio streams report a broken peer
     return _BrokenSendError(code, f"send failed after {sent}{of} bytes: {reason}", bytes_sent=sent)
 
 
