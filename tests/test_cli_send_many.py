@@ -190,6 +190,21 @@ def test_text_lines_on_a_terminal(
     assert second.startswith(f"error   line 2: {refused}: ConnectionRefusedError")
 
 
+def test_reports_reach_a_redirected_stdout_while_progress_shows_on_the_terminal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `send-many FILE > out.jsonl` at a terminal: the progress bar is on stderr, and
+    # every report must still land in the file, not on the screen.
+    with LoopbackServer("sink") as sink, refusing_target() as refused:
+        path = tmp_path / "targets.txt"
+        path.write_text(f"{sink.target}\n{refused}\n")
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+        status = main(["send-many", str(path), "--data", "x", "--concurrency", "1"])
+        out, _ = capsys.readouterr()
+    assert status == 1
+    assert [json.loads(line)["line"] for line in out.splitlines()] == [1, 2]
+
+
 def test_as_a_subprocess_whose_reader_goes_away(tmp_path: Path) -> None:
     with LoopbackServer("sink") as sink:
         path = tmp_path / "targets.txt"

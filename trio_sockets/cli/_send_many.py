@@ -216,7 +216,15 @@ class _Run:
         ]  # fmt: skip
         if self.total is not None:
             columns.append(TimeRemainingColumn())
-        bar = Progress(*columns, console=Console(file=sys.stderr), transient=True)
+        # rich redirects stdout through the live display by default: right when stdout
+        # is the same terminal, wrong when it was redirected (`> out.jsonl`), where the
+        # reports must go to the file, not the screen.
+        bar = Progress(
+            *columns,
+            console=Console(file=sys.stderr),
+            transient=True,
+            redirect_stdout=sys.stdout.isatty(),
+        )
         task = bar.add_task("send-many", total=self.total, rate="0", ok=0, error=0, timeout=0)
         last = 0.0
 
