@@ -438,6 +438,23 @@ def test_happy_eyeballs_verdict_says_what_happened(
     assert "timeout" in result["detail"], result["detail"]
 
 
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("port", demo.PORTS)
+def test_a_verdict_that_failed_says_what_happened(
+    port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trio_sockets.demo import _scenarios
+
+    # all-refused expects the refusals within HE_DELAY: no time at all cannot be met.
+    monkeypatch.setattr(_scenarios, "HE_DELAY", 0.0)
+    [scenario] = demo.select(["all-refused"])
+    result = demo.run_scenario(scenario, port)
+    assert not result["as_expected"]
+    assert "started the next at once" not in result["detail"], result["detail"]
+    assert result["detail"].startswith("error in "), result["detail"]
+    assert "failed" in result["detail"], result["detail"]
+
+
 # --------------------------------------------------------------------------------------
 # Output that is not a terminal
 # --------------------------------------------------------------------------------------

@@ -58,6 +58,11 @@ def _workflow(report: SendReport, offset: float) -> dict[str, Any]:
 
 def _single(kit: Kit, report: SendReport, start: float, expected: bool, detail: str) -> Result:
     offset = kit.now() - report.total_s - start
+    if not expected:  # what happened, not what the scenario expected to happen
+        tried = ", ".join(a.outcome for a in report.attempts) or "no attempt"
+        detail = f"{report.status} in {report.total_s:.3f} s, attempts: {tried}"
+        if report.error:
+            detail += f"; {report.error}"
     return {
         "outcome": report.status,
         "time_s": report.total_s,
@@ -121,14 +126,10 @@ async def happy_eyeballs(kit: Kit, net: Net) -> Result:
         )
     outcomes = [a.outcome for a in report.attempts]
     good = report.ok and outcomes == ["cancelled", "connected"]
+    detail = ""  # what happened, if not as expected: _single says
     if good:  # measured, not the delay asked for
         gap = report.attempts[1].started_s - report.attempts[0].started_s
         detail = f"the {'IPv6' if v6 else 'first'} attempt hung; IPv4 started after {gap:.2f} s"
-    else:
-        tried = ", ".join(outcomes) or "no attempt"
-        detail = f"{report.status}, attempts: {tried}"
-        if report.error:
-            detail += f"; {report.error}"
     return _single(kit, report, start, good, detail)
 
 
@@ -208,6 +209,8 @@ async def fan_out(kit: Kit, net: Net) -> Result:
     expected = ["timeout", "ok", "ok", "ok", "error", "ok", "ok", "ok"]
     result["as_expected"] = statuses == expected and collect.peak() <= 3
     result["detail"] = f"{len(targets)} targets, at most {collect.peak()} at once (limit 3)"
+    if not result["as_expected"]:
+        result["detail"] = f"statuses: {', '.join(statuses)}; " + result["detail"]
     return result
 
 
@@ -230,6 +233,8 @@ async def fail_fast(kit: Kit, net: Net) -> Result:
     good = statuses == ["cancelled"] * 3 + ["error"] + ["cancelled"] * 2
     result["as_expected"] = good and result["time_s"] < 1.0
     result["detail"] = "the refusal cancelled three hung connects and two unstarted targets"
+    if not result["as_expected"]:  # what happened instead
+        result["detail"] = f"statuses: {', '.join(statuses)}, in {result['time_s']:.3f} s"
     return result
 
 
@@ -254,5 +259,7 @@ async def cancel(kit: Kit, net: Net) -> Result:
         "error": None,
         "as_expected": cancelled,
         "detail": f"cancelled after {CANCEL_AFTER} s: 2 hung connects, 2 sends mid-way "
-        f"({read} B read so far)",
+        f"({read} B read so far)"
+        if cancelled
+        else f"the fan-out finished before the cancellation at {CANCEL_AFTER} s",
     }
