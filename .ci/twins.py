@@ -46,6 +46,8 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bnursery\.start_soon\((\w+), ", r"tg.create_task(\1("),
     (r"\bnursery\.start_soon\((\w+)\)", r"tg.create_task(\1())"),
     (r"\bas nursery\b", "as tg"),
+    (r"\btrio\.Nursery\b", "asyncio.TaskGroup"),
+    (r"\bsend\.send\(", "queue.put("),
     (r"\btrio\.MemorySendChannel\b", "asyncio.Queue"),
     (r"\btrio\.MemoryReceiveChannel\b", "asyncio.Queue"),
     # The same words in comments and docstrings.
@@ -59,10 +61,19 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
 REASON = re.compile(r"#.*\b(trio|asyncio):")
 
 
-def _translate(line: str) -> str:
-    for pattern, replacement in SUBSTITUTIONS:
-        line = re.sub(pattern, replacement, line)
-    return line
+# Prose may name asyncio's classes where code names its variables.
+PROSE: list[tuple[str, str]] = [(r"\bnursery\b", "TaskGroup"), (r"\bnurseries\b", "TaskGroups")]
+
+
+def _translations(line: str) -> set[str]:
+    """The asyncio lines the table allows for one Trio line."""
+    results = set()
+    for table in (SUBSTITUTIONS, PROSE + SUBSTITUTIONS):
+        translated = line
+        for pattern, replacement in table:
+            translated = re.sub(pattern, replacement, translated)
+        results.add(translated.strip())
+    return results
 
 
 def _preamble_end(lines: Sequence[str]) -> int:
@@ -88,7 +99,7 @@ def _sanctioned(
     if all(not line.strip() for line in trio + asyncio):
         return True
     if len(trio) == len(asyncio) and all(
-        _translate(t).strip() == a.strip() for t, a in zip(trio, asyncio, strict=True)
+        a.strip() in _translations(t) for t, a in zip(trio, asyncio, strict=True)
     ):
         return True
     context = trio + asyncio + _comment_block_above(ts, t0) + _comment_block_above(as_, a0)

@@ -54,3 +54,9 @@ def test_the_docstring_and_imports_may_differ(twins: ModuleType) -> None:
     trio = '"""Trio."""\n\nimport trio\n\n__all__ = ["f"]\n'
     asyncio = '"""asyncio."""\n\nimport asyncio\nimport socket\n\n__all__ = ["f"]\n'
     assert twins.check(trio, asyncio) == []
+
+
+def test_the_real_ports_pass(twins: ModuleType) -> None:
+    trio = twins.TRIO.read_text(encoding="utf-8")
+    asyncio = twins.ASYNCIO.read_text(encoding="utf-8")
+    assert twins.check(trio, asyncio) == []

@@ -1069,13 +1069,14 @@ class _ReportStream:
 
     def __init__(self, queue: asyncio.Queue[SendReport | None]) -> None:
         self._queue = queue
-        self._ended = False
+        self._ended = False  # asyncio: the stream keeps its own end (see above)
         self.finished = False
 
     def __aiter__(self) -> _ReportStream:
         return self
 
     async def __anext__(self) -> SendReport:
+        # asyncio: None or a finished, drained queue ends it (Trio: EndOfChannel).
         if self.finished and self._queue.empty():
             self._ended = True
         report = None if self._ended else await self._queue.get()
@@ -1087,10 +1088,11 @@ class _ReportStream:
     def taken_late(self) -> list[SendReport]:
         """Reports finished and buffered, but not taken when the fan-out stopped."""
         late = []
+        # asyncio: QueueEmpty ends it (Trio: WouldBlock, or EndOfChannel once closed).
         with contextlib.suppress(asyncio.QueueEmpty):
             while True:
                 report = self._queue.get_nowait()
-                if report is not None:
+                if report is not None:  # asyncio: the None that ends it is no report
                     late.append(report)
         return late
 
@@ -1142,6 +1144,8 @@ async def _fan_out(
     queue: asyncio.Queue[SendReport | None] = asyncio.Queue(_REPORT_BUFFER)
     semaphore = asyncio.Semaphore(limit)
 
+    # asyncio: a workflow stops its group itself, so it is given the group (Trio's
+    # cancels the `stop` scope it closes over).
     async def run_one(index: int, target: Target, workers: asyncio.TaskGroup) -> None:
         report = ReportBuilder(target, _now(), index)
         running[index] = report
@@ -1149,12 +1153,13 @@ async def _fan_out(
             done = await _workflow(target, data, options, report)
             running[index] = done
             if fail_fast and not done.ok:
+                # asyncio: _FailFast stops the group (or tg.cancel() on 3.15+).
                 _stop(workers, _FailFast)  # the report stays in `running` for the caller
                 return
             await queue.put(done)
             del running[index]
         finally:
-            semaphore.release()
+            semaphore.release()  # asyncio: a Semaphore has no owner to name
 
     async def start(workers: asyncio.TaskGroup, index: int, value: object) -> None:
         try:
@@ -1186,18 +1191,23 @@ async def _fan_out(
                     await start(workers, index, value)
         await queue.put(None)
 
+    # asyncio: count the cancellations asked of this task, to tell one from outside
+    # from the group's own stop, which 3.11 and 3.12 may swallow (see the end).
     task = asyncio.current_task()
     assert task is not None
     cancels = task.cancelling()
     body_error: BaseException | None = None
+    # asyncio: no scope to cancel; the group is stopped from inside (_stop), and
+    # except* below unwraps what Trio's _bare_cancelled() does.
     stream = _ReportStream(queue)
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(feed())
             try:
-                yield stream
+                yield stream  # asyncio: made above, since `finally` marks it finished
             except (asyncio.CancelledError, GeneratorExit):
-                raise  # from outside, or from the group stopping after _FailFast
+                # asyncio: from outside, or from the group stopping after _FailFast.
+                raise
             except BaseException as exc:
                 # The consumer's own exception (on_report's, say) must come out bare,
                 # not in the group the TaskGroup would wrap it in: keep it for later.
