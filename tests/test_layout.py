@@ -1,6 +1,6 @@
 """The package's layering, checked from the source with ``ast``: imports go one way only.
 
-    core (_errors, _targets, _checks, _addresses, _reports, _reply, _defaults)
+    core (_errors, _targets, _checks, _addresses, _reports, _reply, _defaults, _sockets)
       <- ports (trio_port; asyncio_port, which also has _asyncio_tools and _asyncio_tls)
         <- testing/  <- demo/, bench/  <- cli/ (which nothing imports but __main__)
 
@@ -17,7 +17,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "trio_sockets"
 CORE = frozenset(
-    {"_errors", "_targets", "_checks", "_addresses", "_reports", "_reply", "_defaults"}
+    {"_errors", "_targets", "_checks", "_addresses", "_reports", "_reply", "_defaults", "_sockets"}
 )
 
 # What each layer may import from the package (besides itself).

@@ -184,3 +184,52 @@ def test_each_port_imports_only_its_framework() -> None:
 
     assert "trio" in imported(trio_port) and "asyncio" not in imported(trio_port)
     assert "asyncio" in imported(asyncio_port) and "trio" not in imported(asyncio_port)
+
+
+def _copied_definitions(trio_source: str, asyncio_source: str) -> list[str]:
+    """Synchronous top-level definitions that are the same, word for word, in both ports.
+
+    Async functions may be twins word for word (the workflow reads the same on both ports,
+    the framework being in what it awaits), and so may a plain function that uses a name
+    each port defines its own way (a clock, a fan-out); any other plain function or
+    constant needs no port.
+    """
+
+    def code(source: str) -> dict[str, ast.AST]:
+        found: dict[str, ast.AST] = {}
+        for node in ast.parse(source).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found[node.name] = node
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name) and target.id != "__all__":
+                    found[target.id] = node
+        return found
+
+    trio_code, asyncio_code = code(trio_source), code(asyncio_source)
+    same = {
+        name
+        for name, node in trio_code.items()
+        if name in asyncio_code and ast.unparse(node) == ast.unparse(asyncio_code[name])
+    }
+    differing = (set(trio_code) | set(asyncio_code)) - same
+    return sorted(
+        name
+        for name in same
+        if not isinstance(trio_code[name], ast.AsyncFunctionDef)
+        and not {n.id for n in ast.walk(trio_code[name]) if isinstance(n, ast.Name)} & differing
+    )
+
+
+def test_no_definition_is_copied_into_both_ports() -> None:
+    # Framework-free helpers live once, in the core (_sockets and the rest), so that a fix
+    # lands in both ports at once.
+    sources = [Path(inspect.getfile(m)).read_text(encoding="utf-8") for m in PORTS.values()]
+    assert _copied_definitions(*sources) == []
+
+
+def test_a_copied_definition_is_found() -> None:
+    helper = "LIMIT = 2\n\ndef _helper(fd: int) -> bool:\n    return fd > LIMIT\n"
+    assert _copied_definitions(helper, helper) == ["LIMIT", "_helper"]
+    # A twin that uses a name each port defines its own way is no copy.
+    assert _copied_definitions(helper, helper.replace("2", "3")) == []

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import errno
 import os
-import select
 import socket as _stdlib_socket
 import ssl
 from collections.abc import (
@@ -88,6 +87,7 @@ from ._reports import (
     bad_target_report,
     cancelled_report,
 )
+from ._sockets import NO_SENDFILE, close_quietly, discard_received, send_error, writable_now
 from ._targets import Target, check_targets, parse_targets
 
 __all__ = [
@@ -113,15 +113,9 @@ Socket = _stdlib_socket.socket
 # asyncio: Linux's value; Python's socket module only has the name from 3.12 on.
 _IP_BIND_ADDRESS_NO_PORT = getattr(_stdlib_socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
-# os.sendfile() errors that mean "not this file, not zero-copy" before any byte went
-# out (as CPython's socket.sendfile() decides): then the file is sent in chunks.
-_NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
-
-
 # asyncio: reports want the finest clock. The default loop.time() is this very clock,
 # while uvloop's is cached per loop iteration and counts in milliseconds.
 _now = _monotonic
-_DISCARD_READS = 256  # reads of up to 64 KiB: what a receive buffer holds, and more
 
 
 # asyncio: no _bare_cancelled() here. A TaskGroup whose children were all cancelled
@@ -129,27 +123,8 @@ _DISCARD_READS = 256  # reads of up to 64 KiB: what a receive buffer holds, and 
 # only real errors are grouped, and _race() unwraps those itself.
 
 
-def _writable_now(fd: int) -> bool:
-    # The check, asked of the kernel directly with a zero timeout. A socket that has just
-    # connected is almost always writable, and asking first spares registering it with
-    # the I/O manager and a trip through the event loop. Windows has no poll(): there we
-    # skip the shortcut and wait through the event loop, which is always right.
-    poll = getattr(select, "poll", None)
-    if poll is None:
-        return False
-    poller = poll()
-    poller.register(fd, select.POLLOUT)
-    for _, events in poller.poll(0):
-        return bool(events & select.POLLOUT)
-    return False
-
-
 def _send_error(exc: OSError, sent: int, total: int | None) -> SendError:
-    of = "" if total is None else f" of {total}"
-    code = None if isinstance(exc, ssl.SSLError) else exc.errno  # an SSL code is no errno
-    # The errno is the SendError's own ("[Errno 32] send failed ..."): the cause's words alone.
-    reason = exc.strerror if code is not None and exc.strerror else exc
-    return SendError(code, f"send failed after {sent}{of} bytes: {reason}", bytes_sent=sent)
+    return send_error(exc, sent, total)
 
 
 async def _read_chunk(source: FilePayload, done: int, buffer: bytearray) -> int:
@@ -168,22 +143,6 @@ async def _read_chunk(source: FilePayload, done: int, buffer: bytearray) -> int:
     if count is None:  # a non-blocking file with nothing to read right now
         raise BlockingIOError(errno.EAGAIN, f"payload file is non-blocking: {file!r:.60}")
     return int(count)
-
-
-def _discard_received(sock: Socket) -> None:
-    # Read and drop whatever has arrived, before closing any connection. Closing a socket
-    # with unread bytes makes the kernel send RST at once and drop what it had not sent
-    # yet (RFC 2525 section 2.17): the end of a payload that it had already taken, and
-    # that bytes_sent counts. Peers do send what a client that only sends never reads: a
-    # greeting (SMTP's and FTP's "220 ..."), a TLS 1.3 server's session tickets after the
-    # handshake. When nothing arrived, this costs one recv failing with EAGAIN. It
-    # narrows the window, it does not close it: bytes that arrive after this read and
-    # before close() still turn the close into a RST.
-    fd = sock.fileno()
-    with contextlib.suppress(OSError):  # nothing more to read now (EAGAIN), or closed
-        for _ in range(_DISCARD_READS):
-            if not os.read(fd, DEFAULT_RECEIVE_BYTES):
-                return
 
 
 # --------------------------------------------------------------------------------------
@@ -279,7 +238,7 @@ class Connection:  # asyncio: no stream interface to subclass; the same methods
         self._check_open()
         if self._sending:
             raise BusyError("another task is already sending on this connection")
-        if _writable_now(self.socket.fileno()):
+        if writable_now(self.socket.fileno()):
             return  # asyncio: writable already, and there is no checkpoint to take
         else:
             self._sending = True  # waiting to send is sending, for send_eof() and others
@@ -420,7 +379,7 @@ class Connection:  # asyncio: no stream interface to subclass; the same methods
                 self._check_open()
                 # EBADF from a socket still open: it has no real descriptor (a fake one).
                 fake = exc.errno == errno.EBADF and self.socket.fileno() >= 0
-                if self.bytes_sent == base and (exc.errno in _NO_SENDFILE or fake):
+                if self.bytes_sent == base and (exc.errno in NO_SENDFILE or fake):
                     return False  # this file cannot go zero-copy: send it in chunks
                 raise _send_error(exc, self.bytes_sent - base, None) from exc
             if not n:
@@ -544,7 +503,7 @@ class Connection:  # asyncio: no stream interface to subclass; the same methods
             # asyncio: wake our waiters and drop their reader or writer first; the loop
             # must not keep watching an fd number that the next socket may reuse.
             notify_closing(self._loop, self.socket)
-            _discard_received(self.socket)  # see there: unread bytes make close() a RST
+            discard_received(self.socket)  # unread bytes would make close() a RST
             self.socket.close()
 
     async def aclose(self) -> None:
@@ -692,27 +651,14 @@ async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: in
     except OSError as exc:
         # Logged first and closed second: a close() that fails must not lose either.
         log.ended(index, "failed", _now(), describe_error(exc))
-        _close_quietly(sock, exc)
+        close_quietly(sock, exc)
         raise
     except BaseException as exc:
         log.ended(index, "cancelled", _now())
-        _close_quietly(sock, exc)
+        close_quietly(sock, exc)
         raise
     log.ended(index, "connected", _now())
     return conn
-
-
-def _close_quietly(sock: Socket, exc: BaseException) -> None:
-    """Close a socket we give up on because of ``exc``, which stays the error.
-
-    Should ``close()`` fail too, its error becomes a note on ``exc`` instead of
-    replacing it: a cancellation must stay a cancellation, a refused connect a refused
-    connect.
-    """
-    try:
-        sock.close()
-    except Exception as close_error:
-        exc.add_note(f"closing the socket failed too: {describe_error(close_error)}")
 
 
 async def _handshake(
@@ -808,14 +754,14 @@ async def _race(
         # in a group (TaskGroup groups a bug); a winner of the same moment is closed.
         exc = bare_exception(group, asyncio.CancelledError)
         if winner is not None:
-            _close_quietly(winner.socket, exc)
+            close_quietly(winner.socket, exc)
         raise exc from None
     if winner is not None and task.cancelling() > cancelling:
         # asyncio: a cancellation from outside that met _Won was swallowed: the group
         # raised _Won alone (Python < 3.13 drops the cancellation, 3.13 delivers it again
         # at our next await). Either way our caller asked us to stop: stop now.
         cancelled = asyncio.CancelledError()
-        _close_quietly(winner.socket, cancelled)
+        close_quietly(winner.socket, cancelled)
         raise cancelled
     return winner
 

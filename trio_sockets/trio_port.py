@@ -12,7 +12,6 @@ import contextlib
 import errno
 import math
 import os
-import select
 import socket as _stdlib_socket
 import ssl
 from collections.abc import (
@@ -77,6 +76,7 @@ from ._reports import (
     bad_target_report,
     cancelled_report,
 )
+from ._sockets import NO_SENDFILE, close_quietly, discard_received, send_error, writable_now
 from ._targets import Target, check_targets, parse_targets
 
 __all__ = [
@@ -99,13 +99,7 @@ ClosedError = trio.ClosedResourceError
 
 Socket = trio.socket.SocketType
 
-# os.sendfile() errors that mean "not this file, not zero-copy" before any byte went
-# out (as CPython's socket.sendfile() decides): then the file is sent in chunks.
-_NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
-
-
 _now = trio.current_time
-_DISCARD_READS = 256  # reads of up to 64 KiB: what a receive buffer holds, and more
 
 
 @contextlib.contextmanager
@@ -127,28 +121,9 @@ def _bare_cancelled() -> Iterator[None]:
         raise bare_exception(group, trio.Cancelled) from None
 
 
-def _writable_now(fd: int) -> bool:
-    # The check, asked of the kernel directly with a zero timeout. A socket that has just
-    # connected is almost always writable, and asking first spares registering it with
-    # the I/O manager and a trip through the event loop. Windows has no poll(): there we
-    # skip the shortcut and wait through the event loop, which is always right.
-    poll = getattr(select, "poll", None)
-    if poll is None:
-        return False
-    poller = poll()
-    poller.register(fd, select.POLLOUT)
-    for _, events in poller.poll(0):
-        return bool(events & select.POLLOUT)
-    return False
-
-
 def _send_error(exc: OSError, sent: int, total: int | None) -> SendError:
-    of = "" if total is None else f" of {total}"
-    code = None if isinstance(exc, ssl.SSLError) else exc.errno  # an SSL code is no errno
-    # The errno is the SendError's own ("[Errno 32] send failed ..."): the cause's words alone.
-    reason = exc.strerror if code is not None and exc.strerror else exc
     # trio: also a BrokenResourceError, as Trio streams report a broken peer
-    return _BrokenSendError(code, f"send failed after {sent}{of} bytes: {reason}", bytes_sent=sent)
+    return send_error(exc, sent, total, _BrokenSendError)
 
 
 async def _read_chunk(source: FilePayload, done: int, buffer: bytearray) -> int:
@@ -167,22 +142,6 @@ async def _read_chunk(source: FilePayload, done: int, buffer: bytearray) -> int:
     if count is None:  # a non-blocking file with nothing to read right now
         raise BlockingIOError(errno.EAGAIN, f"payload file is non-blocking: {file!r:.60}")
     return int(count)
-
-
-def _discard_received(sock: Socket) -> None:
-    # Read and drop whatever has arrived, before closing any connection. Closing a socket
-    # with unread bytes makes the kernel send RST at once and drop what it had not sent
-    # yet (RFC 2525 section 2.17): the end of a payload that it had already taken, and
-    # that bytes_sent counts. Peers do send what a client that only sends never reads: a
-    # greeting (SMTP's and FTP's "220 ..."), a TLS 1.3 server's session tickets after the
-    # handshake. When nothing arrived, this costs one recv failing with EAGAIN. It
-    # narrows the window, it does not close it: bytes that arrive after this read and
-    # before close() still turn the close into a RST.
-    fd = sock.fileno()
-    with contextlib.suppress(OSError):  # nothing more to read now (EAGAIN), or closed
-        for _ in range(_DISCARD_READS):
-            if not os.read(fd, DEFAULT_RECEIVE_BYTES):
-                return
 
 
 class _BrokenSendError(SendError, trio.BrokenResourceError):
@@ -294,7 +253,7 @@ class Connection(trio.abc.HalfCloseableStream):
         self._check_open()
         if self._sending:
             raise BusyError("another task is already sending on this connection")
-        if _writable_now(self.socket.fileno()):
+        if writable_now(self.socket.fileno()):
             await trio.lowlevel.checkpoint()
         else:
             self._sending = True  # waiting to send is sending, for send_eof() and others
@@ -429,7 +388,7 @@ class Connection(trio.abc.HalfCloseableStream):
                 self._check_open()
                 # EBADF from a socket still open: it has no real descriptor (a fake one).
                 fake = exc.errno == errno.EBADF and self.socket.fileno() >= 0
-                if self.bytes_sent == base and (exc.errno in _NO_SENDFILE or fake):
+                if self.bytes_sent == base and (exc.errno in NO_SENDFILE or fake):
                     return False  # this file cannot go zero-copy: send it in chunks
                 raise _send_error(exc, self.bytes_sent - base, None) from exc
             if not n:
@@ -543,7 +502,7 @@ class Connection(trio.abc.HalfCloseableStream):
     def _close(self) -> None:
         if not self._closed:
             self._closed = True
-            _discard_received(self.socket)  # see there: unread bytes make close() a RST
+            discard_received(self.socket)  # unread bytes would make close() a RST
             self.socket.close()
 
     async def aclose(self) -> None:
@@ -555,7 +514,7 @@ class Connection(trio.abc.HalfCloseableStream):
         """
         if self._tls is not None and not self._closed and not self._eof_sent:
             # trio: SSLStream.aclose() closes the plain Connection beneath, and the socket
-            _discard_received(self.socket)
+            discard_received(self.socket)
             try:
                 await self._tls.aclose()  # close_notify, then the plain Connection beneath
             finally:
@@ -695,27 +654,14 @@ async def _attempt(info: AddrInfo, local: str | None, log: AttemptLog, index: in
     except OSError as exc:
         # Logged first and closed second: a close() that fails must not lose either.
         log.ended(index, "failed", _now(), describe_error(exc))
-        _close_quietly(sock, exc)
+        close_quietly(sock, exc)
         raise
     except BaseException as exc:
         log.ended(index, "cancelled", _now())
-        _close_quietly(sock, exc)
+        close_quietly(sock, exc)
         raise
     log.ended(index, "connected", _now())
     return conn
-
-
-def _close_quietly(sock: Socket, exc: BaseException) -> None:
-    """Close a socket we give up on because of ``exc``, which stays the error.
-
-    Should ``close()`` fail too, its error becomes a note on ``exc`` instead of
-    replacing it: a cancellation must stay a cancellation, a refused connect a refused
-    connect.
-    """
-    try:
-        sock.close()
-    except Exception as close_error:
-        exc.add_note(f"closing the socket failed too: {describe_error(close_error)}")
 
 
 async def _handshake(
@@ -791,7 +737,7 @@ async def _race(
                 nursery.start_soon(launch)
     except BaseException as exc:
         if winner is not None:
-            _close_quietly(winner.socket, exc)
+            close_quietly(winner.socket, exc)
         raise
     return winner
 
