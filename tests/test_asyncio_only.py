@@ -553,3 +553,50 @@ def test_the_fan_out_leaves_the_cancel_count_as_it_found_it(run: Runner) -> None
         assert script.all_closed()
 
     run(main)
+
+
+def test_a_cancel_that_meets_the_winner_is_delivered_once(
+    run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The caller is cancelled from outside in the very step where the race's winner
+    # connects, so the cancellation meets the winner stopping the race's TaskGroup. The
+    # caller gets CancelledError once: once it has caught it, its next await runs (on
+    # Python 3.13 the group re-arms the cancellation, which must not fire a second time).
+    real_attempt = ap._attempt
+    callers: list[asyncio.Task[Any]] = []
+
+    async def attempt_then_cancel_the_caller(*args: Any) -> ap.Connection:
+        conn = await real_attempt(*args)
+        callers[0].cancel()
+        return conn
+
+    monkeypatch.setattr(ap, "_attempt", attempt_then_cancel_the_caller)
+
+    async def main() -> None:
+        with listener() as server:
+            address = server.getsockname()[:2]
+
+            async def resolve(target: object) -> list[Any]:
+                return addrinfo(address, address)  # two addresses: a race
+
+            monkeypatch.setattr(ap, "_resolve", resolve)
+            after: list[str] = []
+
+            async def caller() -> None:
+                try:
+                    conn = await ap.open_connection("race.test", address[1])
+                except asyncio.CancelledError:
+                    after.append("cancelled")
+                    await asyncio.sleep(0)  # must not be cancelled a second time
+                    after.append("ran on")
+                    raise
+                await conn.aclose()  # pragma: no cover - the cancellation must win
+                after.append("connected")
+
+            task = asyncio.create_task(caller())
+            callers.append(task)
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert after == ["cancelled", "ran on"]
+
+    run(main)

@@ -714,12 +714,7 @@ async def _race(
             return
         if winner is None:
             winner = conn
-            # asyncio: a child stops its TaskGroup by failing, and _Won is that failure;
-            # Python 3.15 gives TaskGroup a cancel() of its own (gh-108951).
-            if hasattr(tg, "cancel"):
-                tg.cancel()
-            else:
-                raise _Won
+            _stop(tg, _Won)  # asyncio: a TaskGroup is stopped by a child's failure
         else:
             # Two attempts connected in the same tick: only the first one wins.
             log.ended(index, "cancelled", _now(), "another attempt connected first")
@@ -758,10 +753,14 @@ async def _race(
         raise exc from None
     if winner is not None and task.cancelling() > cancelling:
         # asyncio: a cancellation from outside that met _Won was swallowed: the group
-        # raised _Won alone (Python < 3.13 drops the cancellation, 3.13 delivers it again
-        # at our next await). Either way our caller asked us to stop: stop now.
+        # raised _Won alone. Our caller asked us to stop: the winner is closed, and the
+        # cancellation goes out once. Python 3.13 re-arms it as the group exits
+        # (uncancel(), then cancel(): gh-116720), so it lands at the sleep(0); raising
+        # our own as well would have it fire again at the caller's next await. 3.11 and
+        # 3.12 drop it, so there we raise it ourselves (as _fan_out does).
         cancelled = asyncio.CancelledError()
         close_quietly(winner.socket, cancelled)
+        await asyncio.sleep(0)
         raise cancelled
     return winner
 
