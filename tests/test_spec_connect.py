@@ -171,6 +171,38 @@ def test_local_address_is_bound(port: Port, host: str) -> None:
 
 
 @pytest.mark.timeout(5)
+@pytest.mark.parametrize("platform", ["linux", "darwin", "win32"])
+def test_ip_bind_address_no_port_is_set_on_linux_only(
+    port: Port, platform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Linux's option number means something else elsewhere (IP_RECVIF on Windows,
+    # IP_RECVTTL on macOS): only Linux may be asked for it.
+    levels: list[tuple[int, int]] = []
+    real_setsockopt = socket.socket.setsockopt
+
+    def setsockopt(sock: socket.socket, level: int, option: int, *value: object) -> None:
+        levels.append((level, option))
+        real_setsockopt(sock, level, option, *value)  # type: ignore[call-overload]
+
+    with LoopbackServer("sink") as server:
+
+        async def main() -> None:
+            monkeypatch.setattr(socket.socket, "setsockopt", setsockopt)
+            monkeypatch.setattr("sys.platform", platform)
+            try:
+                conn = await port.module.open_connection(*server.address, local_address=server.host)
+            finally:
+                monkeypatch.undo()
+            await conn.aclose()
+
+        port.run(main)
+    no_port = [option for level, option in levels if level == socket.IPPROTO_IP]
+    assert no_port == (
+        [getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)] if platform == "linux" else []
+    )
+
+
+@pytest.mark.timeout(5)
 @pytest.mark.parametrize(("host", "local"), [("::1", "127.0.0.1"), ("127.0.0.1", "::1")])
 def test_local_address_of_the_other_family_is_named_in_the_error(
     port: Port, host: str, local: str

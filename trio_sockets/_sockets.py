@@ -10,13 +10,22 @@ import contextlib
 import errno
 import os
 import select
+import socket
 import ssl
+import sys
 from typing import Final, Protocol
 
 from ._checks import DEFAULT_RECEIVE_BYTES
 from ._errors import SendError, describe_error
 
-__all__ = ["NO_SENDFILE", "close_quietly", "discard_received", "send_error", "writable_now"]
+__all__ = [
+    "NO_SENDFILE",
+    "bind_address_no_port",
+    "close_quietly",
+    "discard_received",
+    "send_error",
+    "writable_now",
+]
 
 # os.sendfile() errors that mean "not this file, not zero-copy" before any byte went
 # out (as CPython's socket.sendfile() decides): then the file is sent in chunks.
@@ -30,6 +39,20 @@ class _Socket(Protocol):
     def fileno(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+def bind_address_no_port() -> int | None:
+    """Linux's ``IP_BIND_ADDRESS_NO_PORT`` option (level ``IPPROTO_IP``); None elsewhere.
+
+    With it, binding only the local IP leaves the port to ``connect()``, so that local
+    ports can be shared between connections to different peers. Python's socket module
+    has the name from 3.12 on; before, Linux's value is 24. Other systems have no such
+    option, and there 24 is another one (``IP_RECVIF`` on Windows, ``IP_RECVTTL`` on
+    macOS), so it is set on Linux alone.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    return int(getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24))
 
 
 def writable_now(fd: int) -> bool:

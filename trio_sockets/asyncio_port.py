@@ -87,7 +87,14 @@ from ._reports import (
     bad_target_report,
     cancelled_report,
 )
-from ._sockets import NO_SENDFILE, close_quietly, discard_received, send_error, writable_now
+from ._sockets import (
+    NO_SENDFILE,
+    bind_address_no_port,
+    close_quietly,
+    discard_received,
+    send_error,
+    writable_now,
+)
 from ._targets import Target, check_targets, parse_targets
 
 __all__ = [
@@ -110,8 +117,6 @@ BusyError = BusyResourceError
 ClosedError = ClosedResourceError
 
 Socket = _stdlib_socket.socket
-# asyncio: Linux's value; Python's socket module only has the name from 3.12 on.
-_IP_BIND_ADDRESS_NO_PORT = getattr(_stdlib_socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 # asyncio: reports want the finest clock. The default loop.time() is this very clock,
 # while uvloop's is cached per loop iteration and counts in milliseconds.
@@ -682,8 +687,10 @@ def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) -> None:
     wrong_family = local_address_error(local, sock.family, sockaddr)
     if wrong_family is not None:
         raise wrong_family
-    with contextlib.suppress(OSError, AttributeError):
-        sock.setsockopt(_stdlib_socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)  # asyncio: see top
+    no_port = bind_address_no_port()
+    if no_port is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(_stdlib_socket.IPPROTO_IP, no_port, 1)
     try:
         sock.bind((local, 0))  # asyncio: a plain call, the address is an IP literal
     except OSError as exc:

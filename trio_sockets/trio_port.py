@@ -76,7 +76,14 @@ from ._reports import (
     bad_target_report,
     cancelled_report,
 )
-from ._sockets import NO_SENDFILE, close_quietly, discard_received, send_error, writable_now
+from ._sockets import (
+    NO_SENDFILE,
+    bind_address_no_port,
+    close_quietly,
+    discard_received,
+    send_error,
+    writable_now,
+)
 from ._targets import Target, check_targets, parse_targets
 
 __all__ = [
@@ -685,8 +692,10 @@ async def _bind_local(sock: Socket, local: str, sockaddr: tuple[object, ...]) ->
     wrong_family = local_address_error(local, sock.family, sockaddr)
     if wrong_family is not None:
         raise wrong_family
-    with contextlib.suppress(OSError, AttributeError):
-        sock.setsockopt(_stdlib_socket.IPPROTO_IP, trio.socket.IP_BIND_ADDRESS_NO_PORT, 1)
+    no_port = bind_address_no_port()
+    if no_port is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(_stdlib_socket.IPPROTO_IP, no_port, 1)
     try:
         await sock.bind((local, 0))
     except OSError as exc:
