@@ -22,7 +22,7 @@ PORTS = {"trio": trio_port, "asyncio": asyncio_port}
 # Top-level definitions only one port has, and why.
 PORT_ONLY: dict[str, set[str]] = {
     # trio: unwraps an exception group of Cancelled; asyncio's TaskGroup does it itself.
-    "trio": {"_bare_cancelled", "_BrokenSendError", "_tls_failure"},
+    "trio": {"_bare_cancelled", "_BrokenSendError", "_tls_failure", "_BROKEN_TYPES", "_broken"},
     # asyncio: a TaskGroup is stopped early by a private exception (or, from 3.15,
     # TaskGroup.cancel()): the race's winner with _Won, the fan-out with _FailFast and
     # _ConsumerLeft. Trio cancels the nursery's scope instead.

@@ -6,7 +6,10 @@ connections on loopback, and ``trio.SSLStream`` wraps a plain ``Connection`` bot
 
 from __future__ import annotations
 
+import errno
+import socket
 import ssl
+import struct
 
 import pytest
 import trio
@@ -14,6 +17,7 @@ import trio.testing
 import trustme
 
 from trio_sockets import trio_port
+from trio_sockets._errors import describe_error
 from trio_sockets.testing.servers import tls_server_context
 
 Connection = trio_port.Connection
@@ -125,3 +129,35 @@ async def test_a_tls_connection_is_a_stream_too() -> None:
         await server.send_all(b"pong")
         assert await ours.receive_some() == b"pong"
         assert ours.bytes_received == 4
+
+
+async def reset_by_peer() -> tuple[trio_port.Connection, trio_port.Connection]:
+    """A connection whose peer has reset it (closed with SO_LINGER 0): RST, not FIN."""
+    ours, theirs = await connection_pair()
+    theirs.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    await theirs.aclose()
+    return ours, theirs
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("receive", ["receive_some", "_receive_into"])
+async def test_a_reset_on_receive_is_a_broken_resource_error(receive: str) -> None:
+    ours, _ = await reset_by_peer()
+    async with ours:
+        with pytest.raises(trio.BrokenResourceError) as caught:
+            if receive == "receive_some":
+                await ours.receive_some()
+            else:
+                await ours._receive_into(memoryview(bytearray(16)))
+        assert isinstance(caught.value, ConnectionResetError)  # still the OSError it was
+        assert caught.value.errno == errno.ECONNRESET
+        assert describe_error(caught.value).startswith("ConnectionResetError: [Errno")
+
+
+@pytest.mark.timeout(10)
+async def test_send_eof_on_a_reset_connection_is_a_broken_resource_error() -> None:
+    ours, _ = await reset_by_peer()
+    async with ours:
+        with pytest.raises(trio.BrokenResourceError) as caught:
+            await ours.send_eof()
+        assert isinstance(caught.value, OSError)

@@ -169,6 +169,26 @@ def _tls_failure(exc: OSError | trio.BrokenResourceError) -> OSError:
     return ssl.SSLError("the TLS session broke earlier (an error or a cancellation)")
 
 
+# trio: see _broken(); one subclass per OSError class, made on first use.
+_BROKEN_TYPES: dict[type[OSError], type[OSError]] = {}
+
+
+def _broken(exc: OSError) -> OSError:
+    # trio: a Trio stream reports a broken peer with BrokenResourceError (the
+    # HalfCloseableStream contract), when receiving and half-closing as when sending
+    # (see _BrokenSendError). Ours is a subclass of the error's own class that is also
+    # BrokenResourceError: a ConnectionResetError stays one (and reports name it so).
+    if isinstance(exc, trio.BrokenResourceError):
+        return exc
+    cls = type(exc)
+    broken = _BROKEN_TYPES.get(cls)
+    if broken is None:
+        broken = type(f"_Broken{cls.__name__}", (cls, trio.BrokenResourceError), {})
+        broken.__module__ = __name__
+        _BROKEN_TYPES[cls] = broken
+    return broken(*exc.args)
+
+
 # --------------------------------------------------------------------------------------
 # Connection
 # --------------------------------------------------------------------------------------
@@ -453,9 +473,7 @@ class Connection(trio.abc.HalfCloseableStream):
                 data = await self.socket.recv(max_bytes)
         except (OSError, trio.BrokenResourceError) as exc:
             self._check_open()  # closed by another task meanwhile, as in send_all()
-            if isinstance(exc, OSError):
-                raise
-            raise _tls_failure(exc) from exc  # trio: the ssl error behind SSLStream's
+            raise _broken(_tls_failure(exc)) from exc  # trio: see _broken()
         finally:
             self._receiving = False
         self.bytes_received += len(data)
@@ -477,9 +495,7 @@ class Connection(trio.abc.HalfCloseableStream):
                 count = await self.socket.recv_into(buffer)
         except (OSError, trio.BrokenResourceError) as exc:
             self._check_open()  # closed by another task meanwhile, as in send_all()
-            if isinstance(exc, OSError):
-                raise
-            raise _tls_failure(exc) from exc  # trio: the ssl error behind SSLStream's
+            raise _broken(_tls_failure(exc)) from exc  # trio: see _broken()
         finally:
             self._receiving = False
         self.bytes_received += count
@@ -504,7 +520,10 @@ class Connection(trio.abc.HalfCloseableStream):
         await trio.lowlevel.checkpoint()  # trio: every async operation is a checkpoint
         if not self._eof_sent:
             self._eof_sent = True
-            self.socket.shutdown(_stdlib_socket.SHUT_WR)
+            try:
+                self.socket.shutdown(_stdlib_socket.SHUT_WR)
+            except OSError as exc:
+                raise _broken(exc) from exc  # trio: see _broken()
 
     def _close(self) -> None:
         if not self._closed:
