@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -598,5 +600,41 @@ def test_a_cancel_that_meets_the_winner_is_delivered_once(
             with pytest.raises(asyncio.CancelledError):
                 await task
             assert after == ["cancelled", "ran on"]
+
+    run(main)
+
+
+def test_closing_socket_closed_from_another_thread_wakes_its_waiter(run: Runner) -> None:
+    # The waiting loop must hear of the close from its own thread; told from the closing
+    # thread, its future would settle without waking the loop, whose epoll no longer
+    # watches the closed descriptor: the task would wait until something else woke it.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        sock = tools.ClosingSocket(fileno=a.detach())
+        try:
+            sock.setblocking(False)
+            waiting = asyncio.create_task(tools.wait_readable(loop, sock))
+            await asyncio.sleep(0)  # the task is waiting now
+            started = loop.time()
+
+            def close_while_the_loop_sleeps() -> None:
+                # Nothing tells another thread that a loop sleeps in its selector: give
+                # it a moment to get there (a close that comes sooner only passes).
+                time.sleep(0.1)
+                sock.close()
+
+            closer = threading.Thread(target=close_while_the_loop_sleeps)
+            closer.start()
+            try:
+                with pytest.raises(tools.ClosedResourceError):
+                    async with asyncio.timeout(3):
+                        await waiting
+            finally:
+                closer.join()
+            assert loop.time() - started < 1.5  # woken by the close, not by the timeout
+        finally:
+            sock.close()
+            b.close()
 
     run(main)

@@ -151,11 +151,14 @@ def notify_closing(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None
     or reader is removed, so that nothing stays registered for a file descriptor number
     that the next socket may reuse. (Registrations made by others, such as the loop's
     own ``sock_*`` methods, are theirs to remove; ``loop.sock_connect`` removes its writer
-    before the awaiting task resumes.)
+    before the awaiting task resumes.) Call it on ``loop``'s thread.
     """
     if not _WAITERS:  # the common case, and the cheap one
         return
-    fd = sock.fileno()
+    _notify_fd(loop, sock.fileno())
+
+
+def _notify_fd(loop: asyncio.AbstractEventLoop, fd: int) -> None:
     for writing in (True, False):
         waiter = _WAITERS.get((loop, fd, writing))
         if waiter is not None:
@@ -173,18 +176,30 @@ class ClosingSocket(socket.socket):
     not enough: the close may come while the task already waits. So, as Trio's socket
     does in its ``close()``, this one calls :func:`notify_closing` first: closing
     ``Connection.socket`` directly, behind the connection's back, is safe.
+
+    Close it on the thread of the loop that uses it. Closed from another thread, it
+    hands the wake-up to each loop that has a task waiting on it
+    (``call_soon_threadsafe``: a loop's futures and registrations are not thread-safe),
+    and closes at once; until that loop runs the wake-up, its registration outlives the
+    descriptor, and a new socket that reuses the number cannot wait on it in that loop.
     """
 
     __slots__ = ()
 
     def close(self) -> None:
         if _WAITERS:
+            fd = self.fileno()
             try:
-                loops = [asyncio.get_running_loop()]
-            except RuntimeError:  # closed outside the loop: look in every loop's waits
-                loops = list({key[0] for key in _WAITERS})
-            for loop in loops:
-                notify_closing(loop, self)
+                running = asyncio.get_running_loop()
+            except RuntimeError:  # not on a loop's thread
+                running = None
+            for loop in {key[0] for key in list(_WAITERS) if key[1] == fd}:
+                if loop is running:
+                    _notify_fd(loop, fd)
+                else:
+                    # Another thread's loop: its own thread must wake its tasks.
+                    with contextlib.suppress(RuntimeError):  # that loop has closed
+                        loop.call_soon_threadsafe(_notify_fd, loop, fd)
         super().close()
 
 
