@@ -1,13 +1,16 @@
-"""Trio-shaped helpers for the asyncio port: the pieces asyncio lacks.
+"""What the asyncio port needs that asyncio lacks: misuse errors, and safe readiness waits.
 
-``asyncio_port.py`` is written line for line against ``trio_port.py``. Where Trio has a
-primitive and asyncio has none, the missing piece lives here, small and documented, so
-that the port itself reads like the Trio original:
+The one gap: asyncio's readiness waits on a raw socket are ``loop.add_reader`` and
+``loop.add_writer``, keyed by descriptor number, and nothing removes them when the
+socket closes. A task waiting on a socket that another task closes would wait forever,
+and the registration would stay behind for a number that the next socket may reuse.
+So this module has:
 
-- :class:`BusyResourceError` and :class:`ClosedResourceError`, the misuse errors;
 - :func:`wait_writable`, :func:`wait_readable` and :func:`notify_closing`, readiness waits
   that never leave a reader or writer registered for a socket that is closed, and
   :class:`ClosingSocket`, whose ``close()`` wakes them first;
+- :class:`BusyResourceError` and :class:`ClosedResourceError`, the misuse errors (asyncio
+  has none of its own);
 - :func:`run_in_daemon_thread`, a blocking call (a read from a quiet pipe) that a
   cancellation abandons without keeping ``asyncio.run()`` from returning.
 """

@@ -125,7 +125,7 @@ _now = _monotonic
 
 # asyncio: no _bare_cancelled() here. A TaskGroup whose children were all cancelled
 # re-raises its own task's CancelledError bare, and Ctrl+C (KeyboardInterrupt) bare too;
-# only real errors are grouped, and _race() unwraps those itself.
+# only real errors are grouped, and _race() and _fan_out() unwrap those themselves.
 
 
 def _send_error(exc: OSError, sent: int, total: int | None) -> SendError:
@@ -283,7 +283,8 @@ class Connection:  # asyncio: no stream interface to subclass; the same methods
         try:
             await self._send_view(view, self.bytes_sent, len(view))
             # asyncio: no checkpoint. A send the kernel takes at once does not yield
-            # (loop.sock_sendall does not either); only a full buffer makes it wait.
+            # (loop.sock_sendall does not either, when its first send takes it all);
+            # only a full buffer makes it wait.
         finally:
             self._sending = False
 
@@ -360,9 +361,9 @@ class Connection:  # asyncio: no stream interface to subclass; the same methods
     async def _sendfile(self, source: FilePayload, base: int) -> bool:
         # asyncio: not loop.sock_sendfile(). It returns the total only when it is done:
         # after a cancellation or an error the count is lost (it only seeks the file to
-        # match), while bytes_sent must grow as the kernel takes bytes. uvloop has no
-        # native version either: it falls back to reading the file into memory and
-        # sending it. os.sendfile() and a readiness wait are all it takes.
+        # match), while bytes_sent must grow as the kernel takes bytes. uvloop has none
+        # at all: its loop inherits AbstractEventLoop.sock_sendfile(), which raises
+        # NotImplementedError. os.sendfile() and a readiness wait are all it takes.
         assert source.sendfile_fd is not None and source.start is not None
         while True:
             try:

@@ -333,7 +333,11 @@ class Connection(trio.abc.HalfCloseableStream):
         while sent < len(view):
             try:
                 # A send either happens, and returns its count, or is cancelled
-                # before anything was written: Trio waits for writability first.
+                # before anything was written. Trio's socket tries the send first and
+                # waits for writability only on EAGAIN; checkpoint_if_cancelled() comes
+                # before the call (a pending cancel raises before any byte goes out) and
+                # a cancel-shielded checkpoint after a send that went through (its count
+                # is returned, never lost to a cancel), and a cancelled wait sent nothing.
                 n = await self.socket.send(view[sent:])
             except OSError as exc:
                 # Closed by another task meanwhile (the send then fails with
