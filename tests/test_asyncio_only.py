@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -19,6 +20,7 @@ import pytest
 
 from trio_sockets import _asyncio_tools as tools
 from trio_sockets import asyncio_port as ap
+from trio_sockets._asyncio_tls import TLSLayer
 from trio_sockets._reports import FAIL_FAST_TEXT
 from trio_sockets.testing import addrinfo
 
@@ -636,5 +638,29 @@ def test_closing_socket_closed_from_another_thread_wakes_its_waiter(run: Runner)
         finally:
             sock.close()
             b.close()
+
+    run(main)
+
+
+def test_a_tls_flush_that_waited_for_a_torn_record_sends_nothing(run: Runner) -> None:
+    # One task's send breaks the session (a record went out in part) while another waits
+    # for the send lock: the waiting one must not send its records after the torn one.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        with a, b:
+            a.setblocking(False)
+            b.setblocking(False)
+            layer = TLSLayer(loop, a, ssl.create_default_context(), "example.test")
+            await layer._send_lock.acquire()  # the other task's send, under way
+            layer._outgoing.write(b"a whole record")
+            waiting = asyncio.create_task(layer._flush())
+            await asyncio.sleep(0)  # it waits for the lock now
+            layer._broken = True  # the other send tore its record ...
+            layer._send_lock.release()  # ... and let go
+            with pytest.raises(ssl.SSLError):
+                await waiting
+            with pytest.raises(BlockingIOError):
+                b.recv(100)  # nothing went out
 
     run(main)

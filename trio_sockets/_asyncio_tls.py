@@ -144,6 +144,10 @@ class TLSLayer:
         if not self._outgoing.pending:
             return
         async with self._send_lock:
+            if self._broken:
+                # Another task's send tore a record while this one waited for the lock:
+                # what follows could never be decrypted, and must not count as sent.
+                raise ssl.SSLError("the TLS session broke earlier (an error or a cancellation)")
             data = memoryview(self._outgoing.read())
             sent = 0
             try:
