@@ -558,7 +558,7 @@ def test_data_bad_escapes_are_named(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("value", ["-1", "-inf", "nan"])
+@pytest.mark.parametrize("value", ["-1", "-inf", "nan", "0"])
 def test_a_bad_idle_timeout_is_named(capsys: pytest.CaptureFixture[str], value: str) -> None:
     status, _, err = run(capsys, "send", "127.0.0.1:9", "--data", "x", "--idle-timeout", value)
     assert status == 2

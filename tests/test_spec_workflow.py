@@ -249,6 +249,26 @@ def test_a_bad_payload_or_option_raises_before_any_io(
 
 
 @pytest.mark.timeout(5)
+@pytest.mark.parametrize("idle", [0, 0.0])
+def test_a_zero_reply_idle_timeout_is_refused_before_any_io(port: Port, idle: float) -> None:
+    # A reply that may never pause would end before its first byte: a zero idle timeout
+    # means nothing (and Trio and asyncio would not even read the same bytes with it).
+    with LoopbackServer("sink") as server:
+
+        async def main() -> None:
+            with pytest.raises(ValueError, match=r"reply_idle_timeout .*got 0") as info:
+                await port.module.connect_check_send(
+                    server.target, PAYLOAD, read_reply=True, reply_idle_timeout=idle
+                )
+            assert not isinstance(info.value, OSError)
+            with pytest.raises(ValueError, match="reply_idle_timeout"):
+                await port.module.send_to_many([server.target], PAYLOAD, reply_idle_timeout=idle)
+
+        port.run(main)
+        assert connections_before_one_more(port, server) == 0
+
+
+@pytest.mark.timeout(5)
 @pytest.mark.parametrize("timeout", [None, 10.0])
 def test_cancelled_from_outside_while_connecting_propagates(
     port: Port, timeout: float | None

@@ -37,6 +37,7 @@ __all__ = [
     "check_callback",
     "check_count",
     "check_flag",
+    "check_idle_timeout",
     "check_local_address",
     "check_marker",
     "check_not_awaitable",
@@ -90,6 +91,19 @@ def check_seconds(value: object, name: str, *, allow_none: bool = True) -> float
         ) from None
     if math.isnan(seconds) or seconds < 0:
         raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
+    return seconds
+
+
+def check_idle_timeout(value: object, name: str = "reply_idle_timeout") -> float | None:
+    """Check an idle timeout: a positive number of seconds, or ``None`` (no idle limit).
+
+    0 is refused: a reply that must never pause would end before its first byte, and
+    the frameworks do not even agree on that much (Trio's ``move_on_after(0)`` reads
+    nothing, asyncio's ``timeout(0)`` still reads what is already buffered).
+    """
+    seconds = check_seconds(value, name)
+    if seconds == 0:
+        raise ValueError(f"{name} must be more than 0 seconds (None: no idle limit), got {value!r}")
     return seconds
 
 
@@ -353,7 +367,7 @@ class Options:
             max_reply_bytes=check_count(max_reply_bytes, "max_reply_bytes", MAX_BYTES),
             half_close=check_flag(half_close, "half_close"),
             reply_until=check_marker(reply_until, "reply_until"),
-            reply_idle_timeout=check_seconds(reply_idle_timeout, "reply_idle_timeout"),
+            reply_idle_timeout=check_idle_timeout(reply_idle_timeout),
             tls=context,
             server_hostname=check_server_hostname(server_hostname, context),
         )

@@ -824,6 +824,7 @@ async def connect_check_send(
             wherever the receives split them.
         reply_idle_timeout: stop reading after this many seconds without a byte
             (``"idle"``), like netcat's ``-w`` / ncat's ``-i``; ``None``: no limit.
+            More than 0 (0 is a ``ValueError``).
         tls: ``True`` or an :class:`ssl.SSLContext` for TLS, as in
             :func:`open_connection`; a certificate that does not verify is an
             ``"error"`` report naming the reason.

@@ -179,6 +179,14 @@ def _seconds(text: str) -> float | None:
     return value
 
 
+def _idle_seconds(text: str) -> float | None:
+    """argparse type for ``--idle-timeout``: as ``--timeout``, but more than 0."""
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text!r}")
+    return value
+
+
 def _size(text: str) -> int:
     """argparse type for ``--max-reply``: a positive number of bytes, at most 1 GiB."""
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
@@ -320,7 +328,7 @@ def _add_send_many(sub: Any) -> None:
     )
     many.add_argument(
         "--idle-timeout",
-        type=_seconds,
+        type=_idle_seconds,
         metavar="S",
         help="stop reading after S seconds without a byte of reply (implies --reply)",
     )
@@ -595,7 +603,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     send.add_argument(
         "--idle-timeout",
-        type=_seconds,
+        type=_idle_seconds,
         metavar="S",
         help="stop reading after S seconds without a byte of reply, like nc -w (implies --reply)",
     )
