@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -24,12 +25,13 @@ from rich.console import Console
 
 from trio_sockets import demo
 from trio_sockets.cli import main
-from trio_sockets.demo import _code, _kit, _plot, _render
+from trio_sockets.demo import _code, _kit, _plain, _plot, _render
 from trio_sockets.demo._scenarios import (
     CANCEL_AFTER,
     FAIL_FAST_TIMEOUT,
     HE_DELAY,
     HE_TIMEOUT,
+    PAYLOAD,
     RESET_AFTER,
 )
 from trio_sockets.testing import ipv6_loopback
@@ -153,6 +155,7 @@ FLAWS: dict[str, dict[str, str]] = {
     "fan-out": {},
     "fail-fast": {"asyncio-unstructured": "tasks still running", "threads": "to fail fast"},
     "cancel": {"asyncio-unstructured": "after it was cancelled", "threads": "cannot be cancelled"},
+    "tls": {},  # every contestant verifies the host name: the ssl module does it for all
 }
 
 
@@ -235,6 +238,78 @@ def test_only_the_ports_race_the_addresses(measured: dict[str, dict[str, Any]]) 
         assert results[port]["time_s"] < 2 * HE_DELAY
     for plain in ("asyncio-unstructured", "threads"):
         assert results[plain]["time_s"] >= 0.9 * HE_TIMEOUT
+
+
+@pytest.mark.timeout(40)
+def test_tls_handshake_and_a_wrong_name_refused_with_its_reason(
+    measured: dict[str, dict[str, Any]],
+) -> None:
+    results = _run("tls", measured)
+    for name, result in results.items():
+        assert result["outcome"] == "ok, refused", (name, result)
+        assert result["bytes_sent"] == len(PAYLOAD), name
+        assert result["refusal"] == "Hostname mismatch", (name, result["error"])
+        assert "other.demo" in result["error"], name
+    for port in demo.PORTS:
+        assert results[port]["tls_version"] in ("TLSv1.2", "TLSv1.3")
+        assert 0 < results[port]["handshake_s"] < results[port]["time_s"]
+        ok, refused = results[port]["workflows"]
+        assert ok["phases"]["tls"] > 0 and ok["status"] == "ok"
+        assert refused["status"] == "error"
+    for plain in ("asyncio-unstructured", "threads"):
+        assert results[plain]["handshake_s"] is None  # inside the call: not known
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("contestant", CONTESTANTS)
+def test_tls_verdict_says_when_a_wrong_name_is_let_through(
+    contestant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trio_sockets.demo import _scenarios
+
+    # A client that checks no host name: the wrong name connects, and the verdict says so.
+    real = _scenarios.tls_contexts
+
+    def lax() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+        server, client = real()
+        client.check_hostname = False
+        return server, client
+
+    monkeypatch.setattr(_scenarios, "tls_contexts", lax)
+    monkeypatch.setattr(_plain, "tls_contexts", lax)
+    [scenario] = demo.select(["tls"])
+    result = demo.run_scenario(scenario, contestant)
+    assert result["outcome"] == "ok, ok", result
+    assert not result["as_expected"]
+    assert "other.demo was not refused: ok" in result["flaw"], result
+
+
+@pytest.mark.timeout(30)
+def test_demo_tls_without_trustme_is_skipped_with_a_hint(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "trustme" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    status = main(["demo", "tls", "all-refused"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "skipping tls: it needs trustme: pip install 'trio-sockets[tls]'" in err
+    assert "all-refused" in out and "tls:" not in out
+    assert main(["demo", "tls"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.timeout(30)
+def test_demo_code_shows_both_ports_tls(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "tls", "--code"]) == 0
+    out = capsys.readouterr().out
+    assert "trio: Connection._start_tls" in out and "asyncio: Connection._start_tls" in out
+    assert "trio.SSLStream(" in out and "TLSLayer(" in out
+    assert "trio: _handshake" in out and "asyncio: _handshake" in out
 
 
 # --------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ PROG: Final = "trio-sockets"
 PLOT_HINT: Final = "pip install 'trio-sockets[plot]'"
 UVLOOP_HINT: Final = "pip install 'trio-sockets[uvloop]'"
 TLS_HINT: Final = "pip install 'trio-sockets[tls]'"
+_EXTRA_HINTS: Final = {"trustme": TLS_HINT}  # a demo scenario's module: its install hint
 
 
 def _fail(command: str, message: str) -> int:
@@ -56,6 +57,16 @@ def _demo(args: argparse.Namespace) -> int:
     except KeyError as exc:
         valid = ", ".join(demo.scenario_names())
         return _fail("demo", f"unknown scenario {exc.args[0]!r}; valid names: {valid}")
+    # A scenario whose optional extra is missing is skipped, with how to install it.
+    for scenario in [s for s in scenarios if s.needs and not importlib.util.find_spec(s.needs)]:
+        hint = _EXTRA_HINTS.get(scenario.needs or "", f"pip install {scenario.needs}")
+        print(
+            f"{PROG} demo: skipping {scenario.name}: it needs {scenario.needs}: {hint}",
+            file=sys.stderr,
+        )
+        scenarios.remove(scenario)
+    if not scenarios and not args.json:  # --json still prints its (empty) document
+        return 0
     contestants = demo.CONTESTANTS_ON_UVLOOP if args.uvloop else demo.CONTESTANTS
     ports = demo.PORTS_ON_UVLOOP if args.uvloop else demo.PORTS
     if args.uvloop and importlib.util.find_spec("uvloop") is None:

@@ -37,6 +37,7 @@ from ._scenarios import (
     fan_out,
     happy_eyeballs,
     reset,
+    tls,
 )
 
 __all__ = [
@@ -73,7 +74,8 @@ class Scenario:
 
     The plain contestants' body has the same name in :mod:`._plain`. ``sndbuf``, if set,
     is the send buffer every socket gets before it connects; ``code`` names the port
-    functions the scenario exercises, for ``demo --code``.
+    functions the scenario exercises, for ``demo --code``; ``needs``, if set, names the
+    module (from an optional extra) without which the scenario cannot run.
     """
 
     name: str
@@ -82,6 +84,7 @@ class Scenario:
     body: Body
     code: tuple[str, ...] = ("connect_check_send",)  # as in the ports: "Connection.send_all"
     sndbuf: int | None = None
+    needs: str | None = None  # a module from an optional extra, without which it is skipped
 
 
 SCENARIOS: Final[tuple[Scenario, ...]] = (
@@ -160,6 +163,18 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         "its children, and gather() cancels its own. A thread cannot be cancelled.",
         cancel,
         ("send_to_many", "_fan_out"),
+    ),
+    Scenario(
+        "tls",
+        "TLS: a handshake, then a name the certificate does not cover",
+        "The client trusts a throwaway CA; the certificate is for loopback. Trio composes "
+        "trio.SSLStream over its connection, a stream like any other; the asyncio port "
+        "pumps an ssl.SSLObject over the socket, since asyncio keeps TLS inside its "
+        "transports. Both time the handshake. All four verify the host name and refuse "
+        "the wrong one, naming the reason: the ssl module does the checking for everyone.",
+        tls,
+        ("Connection._start_tls", "_handshake"),
+        needs="trustme",
     ),
 )
 

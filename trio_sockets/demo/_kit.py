@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import os
 import socket
+import ssl
 import stat
 import sys
 import threading
@@ -77,6 +78,7 @@ class Port(Protocol):
         *,
         timeout: float | None = ...,  # noqa: ASYNC109
         happy_eyeballs_delay: float | None = ...,
+        tls: bool | ssl.SSLContext = ...,
     ) -> SendReport: ...
 
     async def send_to_many(

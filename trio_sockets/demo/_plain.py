@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Final, TypeVar
@@ -35,7 +36,11 @@ from ._scenarios import (
     PAYLOAD,
     RESET_AFTER,
     STATUSES,
+    TLS_TIMEOUT,
+    WRONG_NAME,
     Result,
+    refusal_reason,
+    tls_contexts,
 )
 
 __all__ = ["PLAIN_BODIES", "PLAIN_KITS", "Plain", "ThreadsKit", "UnstructuredKit"]
@@ -51,7 +56,9 @@ class Plain(AsyncioKit):
     label: str
     why_left: str  # why this contestant can leave work running after it returns
 
-    async def connect_check_send(self, target: Target, payload: bytes, timeout: float) -> int:
+    async def connect_check_send(
+        self, target: Target, payload: bytes, timeout: float, tls: ssl.SSLContext | None = None
+    ) -> int:
         raise NotImplementedError
 
     async def send_to_many(
@@ -70,8 +77,10 @@ class UnstructuredKit(Plain):
     label = "asyncio, unstructured"
     why_left = "gather() raises the first error and lets the other tasks run on"
 
-    async def connect_check_send(self, target: Target, payload: bytes, timeout: float) -> int:
-        return await unstructured.connect_check_send(*target, payload, timeout)
+    async def connect_check_send(
+        self, target: Target, payload: bytes, timeout: float, tls: ssl.SSLContext | None = None
+    ) -> int:
+        return await unstructured.connect_check_send(*target, payload, timeout, tls)
 
     async def send_to_many(
         self,
@@ -107,8 +116,10 @@ class ThreadsKit(Plain):
         finally:
             socket.getaddrinfo = real
 
-    async def connect_check_send(self, target: Target, payload: bytes, timeout: float) -> int:
-        return await _in_thread(threads.connect_check_send, *target, payload, timeout)
+    async def connect_check_send(
+        self, target: Target, payload: bytes, timeout: float, tls: ssl.SSLContext | None = None
+    ) -> int:
+        return await _in_thread(threads.connect_check_send, *target, payload, timeout, tls)
 
     async def send_to_many(
         self,
@@ -378,6 +389,39 @@ async def cancel(kit: Plain, net: Net) -> Result:
     }
 
 
+async def tls(kit: Plain, net: Net) -> Result:
+    server_context, client = tls_contexts()
+    server = net.server("sink", tls=server_context)
+    start = kit.now()
+    work = kit.connect_check_send(_target(server.address), PAYLOAD, TLS_TIMEOUT, tls=client)
+    result = await _one(kit, work, start)
+    with kit.resolver({WRONG_NAME: [server.address]}):
+        wrong_work = kit.connect_check_send((WRONG_NAME, server.port), PAYLOAD, TLS_TIMEOUT, client)
+        wrong = await _one(kit, wrong_work, kit.now())
+    took, first_error = result["time_s"], result["error"]
+    reason = refusal_reason(wrong["error"]) if wrong["outcome"] == "error" else None
+    refused = "refused" if wrong["outcome"] == "error" else wrong["outcome"]
+    result.update(
+        outcome=f"{result['outcome']}, {refused}",
+        time_s=kit.now() - start,
+        handshake_s=None,  # inside the call: only the ports time it
+        tls_version=None,
+        tls_cipher=None,
+        refusal=reason,
+        error=wrong["error"],
+    )
+    result["detail"] = f"handshake and send in {took:.3f} s; {WRONG_NAME} refused: {reason}"
+    if result["bytes_sent"] != len(PAYLOAD):
+        result["flaw"] = f"the handshake to the right name: {first_error}"
+    elif wrong["outcome"] != "error":
+        result["flaw"] = f"{WRONG_NAME} was not refused: {wrong['outcome']}"
+    elif reason is None:
+        result["flaw"] = f"the refusal does not say why: {wrong['error']}"
+    else:
+        result["flaw"] = None
+    return result
+
+
 PLAIN_BODIES: Final[dict[str, Callable[[Plain, Net], Awaitable[Result]]]] = {
     "happy-eyeballs": happy_eyeballs,
     "all-refused": all_refused,
@@ -387,4 +431,5 @@ PLAIN_BODIES: Final[dict[str, Callable[[Plain, Net], Awaitable[Result]]]] = {
     "fan-out": fan_out,
     "fail-fast": fail_fast,
     "cancel": cancel,
+    "tls": tls,
 }

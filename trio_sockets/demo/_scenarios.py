@@ -8,12 +8,14 @@ adds what was left behind.
 
 from __future__ import annotations
 
+import re
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeAlias
 
 from .._addresses import format_address
 from .._reports import SendReport
-from ..testing.servers import ipv6_loopback
+from ..testing.servers import ipv6_loopback, tls_server_context
 from ._kit import Kit, Net
 
 Result: TypeAlias = dict[str, Any]
@@ -31,6 +33,29 @@ BIG_PAYLOAD: Final = 2 * 1024 * 1024  # bytes: enough to fill a slow reader's bu
 RESET_AFTER: Final = 65536  # bytes the reset server reads before its RST
 BACKPRESSURE_PAYLOAD: Final = 1024 * 1024  # bytes sent to the slow reader
 SMALL_SNDBUF: Final = 32768  # bytes: SO_SNDBUF of every socket in the backpressure scenario
+TLS_TIMEOUT: Final = 5.0  # seconds for each workflow of the tls scenario
+WRONG_NAME: Final = "other.demo"  # a name that resolves to the TLS server, not in its certificate
+
+
+def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate from a throwaway CA, and a client that trusts it.
+
+    The certificate is for ``127.0.0.1``, ``::1`` and ``localhost``, not
+    :data:`WRONG_NAME`. The CA comes from ``trustme`` (the ``tls`` extra), imported here:
+    the command line skips the scenario without it.
+    """
+    import trustme
+
+    ca = trustme.CA()
+    client = ssl.create_default_context()  # verifies the certificate and the host name
+    ca.configure_trust(client)
+    return tls_server_context(ca), client
+
+
+def refusal_reason(error: str | None) -> str | None:
+    """Why a certificate was refused, as the error names it; None if it does not say."""
+    found = re.search(r"certificate verify failed: ([^,(]+)", error or "")
+    return found.group(1).strip().rstrip(".") if found else None
 
 
 def _attempts(report: SendReport, offset: float) -> list[dict[str, Any]]:
@@ -111,6 +136,49 @@ def _many(kit: Kit, reports: list[SendReport], start: float, collect: _Collector
         "attempts": sorted(collect.attempts, key=lambda a: a["started_s"]),
         "workflows": sorted(collect.workflows, key=lambda w: w["started_s"]),
         "error": next((r.error for r in reports if r.error), None),
+    }
+
+
+async def tls(kit: Kit, net: Net) -> Result:
+    server_context, client = tls_contexts()
+    server = net.server("sink", tls=server_context)
+    start = kit.now()
+    report = await kit.port.connect_check_send(
+        server.target, PAYLOAD, tls=client, timeout=TLS_TIMEOUT
+    )
+    offset = kit.now() - report.total_s - start
+    with kit.resolver({WRONG_NAME: [server.address]}):
+        wrong = await kit.port.connect_check_send(
+            f"{WRONG_NAME}:{server.port}", PAYLOAD, tls=client, timeout=TLS_TIMEOUT
+        )
+    wrong_offset = kit.now() - wrong.total_s - start
+    reason = refusal_reason(wrong.error) if wrong.status == "error" else None
+    good = report.ok and report.bytes_sent == len(PAYLOAD) and report.tls_version is not None
+    good = good and reason is not None
+    if good:
+        detail = (
+            f"{report.tls_version} {report.tls_cipher}, handshake {report.tls_s:.3f} s; "
+            f"{WRONG_NAME} refused: {reason}"
+        )
+    elif not report.ok:  # what happened, not what the scenario expected to happen
+        detail = f"the handshake to the right name: {report.status}, {report.error}"
+    elif wrong.status != "error":
+        detail = f"{WRONG_NAME} was not refused: {wrong.status}"
+    else:
+        detail = f"the refusal does not say why: {wrong.error}"
+    return {
+        "outcome": f"{report.status}, {'refused' if wrong.status == 'error' else wrong.status}",
+        "time_s": kit.now() - start,
+        "bytes_sent": report.bytes_sent,
+        "handshake_s": report.tls_s,
+        "tls_version": report.tls_version,
+        "tls_cipher": report.tls_cipher,
+        "refusal": reason,
+        "attempts": _attempts(report, offset) + _attempts(wrong, wrong_offset),
+        "workflows": [_workflow(report, offset), _workflow(wrong, wrong_offset)],
+        "error": wrong.error,
+        "as_expected": good,
+        "detail": detail,
     }
 
 

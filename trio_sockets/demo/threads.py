@@ -1,7 +1,8 @@
 """A demo contestant: connect and send with blocking sockets and a pool of threads.
 
 Nothing of this package is used here: ``socket.create_connection`` with a timeout,
-``sendall``, and a ``ThreadPoolExecutor`` for the fan-out, as most threaded code does it.
+``sendall``, and a ``ThreadPoolExecutor`` for the fan-out, as most threaded code does it;
+for TLS, ``SSLContext.wrap_socket`` over the connection.
 It closes what it opens, and a fail-fast drops the targets that have not started. What
 it cannot do is what the demo measures.
 """
@@ -9,18 +10,27 @@ it cannot do is what the demo measures.
 from __future__ import annotations
 
 import socket
+import ssl
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 
-def connect_check_send(host: str, port: int, payload: bytes, timeout: float) -> int:
+def connect_check_send(
+    host: str, port: int, payload: bytes, timeout: float, tls: ssl.SSLContext | None = None
+) -> int:
     """Connect to ``host:port``, send ``payload``, ``timeout`` seconds for each; return its size.
 
+    With ``tls``, the handshake verifies the certificate against ``host``.
+
     Raises:
-        TimeoutError: a connect or the send took longer than ``timeout``.
-        OSError: the connection or the send failed.
+        TimeoutError: a connect, the handshake or the send took longer than ``timeout``.
+        OSError: the connection, the handshake or the send failed.
     """
     with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(payload)
+        if tls is None:
+            sock.sendall(payload)
+            return len(payload)
+        with tls.wrap_socket(sock, server_hostname=host) as tls_sock:  # the handshake
+            tls_sock.sendall(payload)
     return len(payload)
 
 

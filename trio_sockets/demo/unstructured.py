@@ -2,17 +2,22 @@
 
 Nothing of this package is used here: ``asyncio.open_connection`` with its defaults,
 ``write`` and ``drain``, ``asyncio.wait_for`` for the deadline, ``asyncio.gather`` for the
-fan-out with a semaphore for the limit. The code is careful: it closes what it opens, on
-every path. What it cannot do is what the demo measures.
+fan-out with a semaphore for the limit, ``ssl=`` for TLS. The code is careful: it closes
+what it opens, on every path. What it cannot do is what the demo measures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 
-async def connect_check_send(host: str, port: int, payload: bytes, timeout: float) -> int:
+async def connect_check_send(
+    host: str, port: int, payload: bytes, timeout: float, tls: ssl.SSLContext | None = None
+) -> int:
     """Connect to ``host:port``, send ``payload`` within ``timeout`` seconds; return its size.
+
+    With ``tls``, the handshake verifies the certificate against ``host``.
 
     Raises:
         TimeoutError: at the deadline.
@@ -20,7 +25,8 @@ async def connect_check_send(host: str, port: int, payload: bytes, timeout: floa
     """
 
     async def workflow() -> int:
-        _, writer = await asyncio.open_connection(host, port)
+        # server_hostname: host, by default, when ssl is given
+        _, writer = await asyncio.open_connection(host, port, ssl=tls)
         try:
             writer.write(payload)
             await writer.drain()
