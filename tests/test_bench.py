@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from trio_sockets import bench
+from trio_sockets._hints import install_hint
 from trio_sockets.bench._models import Workload
 
 RESULT_KEYS = {
@@ -142,7 +143,7 @@ def test_plot_without_matplotlib_names_the_extra(
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     assert bench.main(["--plot", str(tmp_path / "bench.png")]) == 2
-    assert "pip install 'trio-sockets[plot]'" in capsys.readouterr().err
+    assert install_hint("plot") in capsys.readouterr().err
 
 
 @pytest.mark.timeout(60)

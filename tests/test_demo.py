@@ -24,6 +24,7 @@ import pytest
 from rich.console import Console
 
 from trio_sockets import demo
+from trio_sockets._hints import install_hint
 from trio_sockets.cli import main
 from trio_sockets.demo import _code, _kit, _plain, _plot, _render
 from trio_sockets.demo._scenarios import (
@@ -297,7 +298,7 @@ def test_demo_tls_without_trustme_is_skipped_with_a_hint(
     status = main(["demo", "tls", "all-refused"])
     out, err = capsys.readouterr()
     assert status == 0, err
-    assert "skipping tls: it needs trustme: pip install 'trio-sockets[tls]'" in err
+    assert f"skipping tls: it needs trustme: {install_hint('tls')}" in err
     assert "all-refused" in out and "tls:" not in out
     assert main(["demo", "tls"]) == 0
     assert capsys.readouterr().out == ""

@@ -1,6 +1,6 @@
 """The package's layering, checked from the source with ``ast``: imports go one way only.
 
-    core (_errors, _targets, _checks, _addresses, _reports, _reply, _defaults, _sockets)
+    core (_errors, _targets, _checks, _addresses, _reports, _reply, _defaults, _sockets, _hints)
       <- ports (trio_port; asyncio_port, which also has _asyncio_tools and _asyncio_tls)
         <- testing/  <- demo/, bench/  <- cli/ (which nothing imports but __main__)
 
@@ -17,7 +17,17 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "trio_sockets"
 CORE = frozenset(
-    {"_errors", "_targets", "_checks", "_addresses", "_reports", "_reply", "_defaults", "_sockets"}
+    {
+        "_errors",
+        "_targets",
+        "_checks",
+        "_addresses",
+        "_reports",
+        "_reply",
+        "_defaults",
+        "_sockets",
+        "_hints",
+    }
 )
 
 # What each layer may import from the package (besides itself).

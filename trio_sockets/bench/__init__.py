@@ -47,6 +47,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Final
 
+from .._hints import install_hint
 from ..testing.servers import refusing_socket
 from . import _process
 from ._models import child_command
@@ -58,7 +59,7 @@ __all__ = ["BenchError", "add_arguments", "main", "run"]
 HOSTS: Final = ("127.0.0.1", "::1")  # loopback only
 ALL_MODELS: Final = tuple(dict.fromkeys(m for models in SCENARIO_MODELS.values() for m in models))
 PLOT_SUFFIXES: Final = (".png", ".svg")
-PLOT_HINT: Final = "pip install 'trio-sockets[plot]'"
+PLOT_HINT: Final = install_hint("plot")
 SCENARIO_HELP: Final = (
     "Scenarios: sequential (one connection at a time), concurrent (many at once), bulk "
     "(one large send), fan-out (refused and blackholed targets among good ones, under a "
@@ -256,7 +257,7 @@ def _check_options(
             if name in missing:
                 raise UsageError(f"model {name!r} is a program that is not installed")
             if "uvloop" in name and not have_uvloop:
-                raise UsageError(f"model {name!r} needs uvloop: pip install 'trio-sockets[uvloop]'")
+                raise UsageError(f"model {name!r} needs uvloop: {install_hint('uvloop')}")
     if not any(runs_in(m, s) for s in scenarios for m in models):
         where = "; ".join(f"{s}: {', '.join(SCENARIO_MODELS[s])}" for s in scenarios)
         raise UsageError(
@@ -266,7 +267,7 @@ def _check_options(
     needs["trustme"] = "tls" in scenarios
     for module, needed in needs.items():
         if needed and importlib.util.find_spec(module) is None:
-            raise UsageError(f"{module} is not installed: pip install 'trio-sockets[bench]'")
+            raise UsageError(f"{module} is not installed: {install_hint('bench')}")
     base = QUICK_SIZES if args.quick else DEFAULT_SIZES
     values: dict[str, Any] = {}
     for name in LIMITS:

@@ -28,14 +28,15 @@ from typing import Any, Final, NoReturn
 from .. import __version__
 from .._addresses import format_address
 from .._checks import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_REPLY_BYTES, DEFAULT_TIMEOUT, MAX_BYTES
+from .._hints import install_hint
 from ..testing.servers import MODES, TLS_MODES, LoopbackServer
 
 __all__ = ["build_parser", "main"]
 
 PROG: Final = "trio-sockets"
-PLOT_HINT: Final = "pip install 'trio-sockets[plot]'"
-UVLOOP_HINT: Final = "pip install 'trio-sockets[uvloop]'"
-TLS_HINT: Final = "pip install 'trio-sockets[tls]'"
+PLOT_HINT: Final = install_hint("plot")
+UVLOOP_HINT: Final = install_hint("uvloop")
+TLS_HINT: Final = install_hint("tls")
 _EXTRA_HINTS: Final = {"trustme": TLS_HINT}  # a demo scenario's module: its install hint
 
 
