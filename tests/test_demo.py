@@ -305,9 +305,14 @@ def test_demo_tls_without_trustme_is_skipped_with_a_hint(
 
 
 @pytest.mark.timeout(30)
-def test_demo_code_shows_both_ports_tls(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_code_shows_both_ports_tls(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
     assert main(["demo", "tls", "--code"]) == 0
     out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "other.demo refused: Hostname mismatch" in out.replace("\n  ", " ")
     assert "trio: Connection._start_tls" in out and "asyncio: Connection._start_tls" in out
     assert "trio.SSLStream(" in out and "TLSLayer(" in out
     assert "trio: _handshake" in out and "asyncio: _handshake" in out
@@ -441,6 +446,17 @@ def test_plot_shows_the_send_phase_of_backpressure(measured: dict[str, dict[str,
     sends = [bar for bar in lanes.bars if bar[3] == _plot.PHASE_COLOURS["send"]]
     assert len(sends) == len(demo.PORTS)
     assert all(width > 0.05 for _, _, width, _, _ in sends)  # the reader set the pace
+
+
+@pytest.mark.timeout(40)
+def test_plot_shows_the_tls_phase_of_both_workflows(measured: dict[str, dict[str, Any]]) -> None:
+    lanes = _plot._lanes(_row("tls", measured), CONTESTANTS)
+    handshakes = [bar for bar in lanes.bars if bar[3] == _plot.PHASE_COLOURS["tls"]]
+    assert len(handshakes) == 2 * len(demo.PORTS)  # the right name, and the wrong one
+    assert all(width > 0 for _, _, width, _, _ in handshakes)
+    labels = [label.strip() for label in lanes.labels]
+    assert "Trio port: IPv4, accepts" in labels
+    assert "Trio port: other.demo, not in the certificate" in labels
 
 
 # --------------------------------------------------------------------------------------

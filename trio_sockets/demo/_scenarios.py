@@ -147,6 +147,7 @@ async def tls(kit: Kit, net: Net) -> Result:
         server.target, PAYLOAD, tls=client, timeout=TLS_TIMEOUT
     )
     offset = kit.now() - report.total_s - start
+    net.roles[(WRONG_NAME, server.port)] = f"{WRONG_NAME}, not in the certificate"
     with kit.resolver({WRONG_NAME: [server.address]}):
         wrong = await kit.port.connect_check_send(
             f"{WRONG_NAME}:{server.port}", PAYLOAD, tls=client, timeout=TLS_TIMEOUT
