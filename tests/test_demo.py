@@ -570,6 +570,22 @@ def test_demo_to_a_file_or_pipe_is_80_columns_without_trailing_spaces(
 
 
 @pytest.mark.timeout(30)
+def test_demo_in_colour_has_no_trailing_spaces(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # as in a terminal: styles on
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    status = main(["demo", "fail-fast"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "\x1b[" in out
+    plain = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in out.splitlines()]
+    assert max(len(line) for line in plain) <= 80
+    assert [line for line in plain if line != line.rstrip()] == []
+
+
+@pytest.mark.timeout(30)
 def test_demo_to_a_file_or_pipe_follows_columns(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

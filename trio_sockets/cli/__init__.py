@@ -138,8 +138,10 @@ def _demo(args: argparse.Namespace) -> int:
                 f"{len(contestants)} contestants, in {elapsed:.1f} s"
             )
         # rich pads wrapped lines to the width: trailing spaces in a file, and a blank
-        # line after each in a narrower terminal.
-        sys.stdout.write("".join(line.rstrip(" ") + "\n" for line in captured.get().splitlines()))
+        # line after each in a narrower terminal. In colour, the padding is mixed with
+        # the closing style codes: those stay.
+        lines = captured.get().splitlines()
+        sys.stdout.write("".join(_PADDING.sub(_unpadded, line) + "\n" for line in lines))
     if plot is not None:
         # After the output: a file system that refuses the plot late loses nothing else.
         try:
@@ -150,6 +152,14 @@ def _demo(args: argparse.Namespace) -> int:
     # The plain contestants' flaws are the lesson; the ports must behave.
     behaved = all(row["results"][port]["as_expected"] for row in results for port in ports)
     return 0 if behaved else 1
+
+
+# The end of a line made of spaces and SGR (colour, style) escape codes.
+_PADDING: Final = re.compile(r"(?: |\x1b\[[0-9;]*m)+$")
+
+
+def _unpadded(match: re.Match[str]) -> str:
+    return match.group().replace(" ", "")
 
 
 def _unwritable(path: Path) -> str | None:
