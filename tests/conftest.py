@@ -21,23 +21,20 @@ garbage collector to close, and an asyncio run must leave no task and no live ti
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import contextlib
-import dataclasses
+import functools
 import gc
 import ipaddress
 import os
 import socket
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from types import ModuleType
-from typing import Any, Protocol, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
-import looptime
 import pytest
 import trio
-import trio.testing
 
 from trio_sockets import asyncio_port, trio_port
 from trio_sockets.testing import (
@@ -46,6 +43,12 @@ from trio_sockets.testing import (
     LoopbackServer,
     addrinfo,
     refusing_socket,
+)
+from trio_sockets.testing.backends import (
+    AsyncioBackend,
+    Backend,
+    TrioBackend,
+    UvloopBackend,
 )
 
 try:
@@ -60,46 +63,13 @@ Resolutions: TypeAlias = Mapping[str, Sequence[HostPort]]
 
 
 # --------------------------------------------------------------------------------------
-# Framework-neutral helpers
+# Framework-neutral helpers: trio_sockets.testing.backends, plus what the spec tests check
 # --------------------------------------------------------------------------------------
 
 
-class Scope(Protocol):
-    """What ``move_on_after`` yields on both ports: Trio's scope or our asyncio twin."""
-
-    @property
-    def cancelled_caught(self) -> bool: ...
-
-
-class EventLike(Protocol):
-    def set(self) -> None: ...
-
-    def is_set(self) -> bool: ...
-
-    async def wait(self) -> Any: ...
-
-
-@dataclasses.dataclass
-class Outcome:
-    """How a call run by :meth:`Port.run_and_cancel` or :meth:`Port.run_all` ended.
-
-    Attributes:
-        value: what it returned, if it returned.
-        error: exactly what it raised (never unwrapped or wrapped by the helper).
-        cancelled: true when the helper cancelled it from outside.
-        exit_s: seconds from that cancellation until the call had finished.
-    """
-
-    value: Any = None
-    error: BaseException | None = None
-    cancelled: bool = False
-    exit_s: float | None = None
-
-
-class Port(abc.ABC):
+class Port(Backend):
     """One port under test, with framework-neutral helpers for the spec tests."""
 
-    name: str
     module: ModuleType
     Cancelled: type[BaseException]
     BusyError: type[Exception]
@@ -118,9 +88,11 @@ class Port(abc.ABC):
         timer whenever every task is blocked (Trio's ``MockClock(autojump_threshold=0)``,
         a ``looptime`` loop on asyncio).
         """
+        if virtual and not self.has_virtual_clock:
+            pytest.skip("no virtual clock for uvloop (looptime patches asyncio's loop)")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ResourceWarning)
-            result = self._run(fn, *args, virtual=virtual)
+            result: T = super().run(self._checked, fn, *args, virtual=virtual)
         unclosed = []
         for warning in caught:
             if issubclass(warning.category, ResourceWarning):
@@ -132,50 +104,10 @@ class Port(abc.ABC):
         assert not unclosed, f"left for the garbage collector to close: {unclosed}"
         return result
 
-    @abc.abstractmethod
-    def _run(self, fn: Callable[..., Awaitable[T]], *args: object, virtual: bool) -> T: ...
+    async def _checked(self, fn: Callable[..., Awaitable[T]], *args: object) -> T:
+        """``fn(*args)``, then whatever the framework may have left behind is checked."""
+        return await fn(*args)
 
-    @abc.abstractmethod
-    def now(self) -> float:
-        """The framework's clock: ``trio.current_time()``, ``loop.time()``."""
-
-    @abc.abstractmethod
-    async def sleep(self, seconds: float) -> None: ...
-
-    @abc.abstractmethod
-    def move_on_after(self, seconds: float) -> contextlib.AbstractAsyncContextManager[Scope]:
-        """``async with port.move_on_after(s) as scope:``; ``scope.cancelled_caught``."""
-
-    @contextlib.asynccontextmanager
-    async def fail_after(self, seconds: float) -> AsyncIterator[None]:
-        """Fail the test with ``TimeoutError`` if the body takes longer than ``seconds``."""
-        async with self.move_on_after(seconds) as scope:
-            yield
-        if scope.cancelled_caught:
-            raise TimeoutError(f"took more than {seconds} s")
-
-    @abc.abstractmethod
-    def Event(self) -> EventLike: ...  # named like the classes it makes
-
-    @abc.abstractmethod
-    async def to_thread(self, fn: Callable[..., T], *args: object) -> T:
-        """Run a blocking call (a server's ``wait_bytes``) in a thread."""
-
-    @abc.abstractmethod
-    async def run_all(self, *fns: Callable[[], Awaitable[object]]) -> list[Outcome]:
-        """Run the calls side by side, in order of start; each outcome is kept apart."""
-
-    @abc.abstractmethod
-    async def run_and_cancel(
-        self, fn: Callable[[], Awaitable[object]], when: Callable[[], Awaitable[object]]
-    ) -> Outcome:
-        """Run ``fn()`` and cancel it from outside (its caller's scope) once ``when()`` returns.
-
-        If ``fn()`` finishes first, it is not cancelled. ``Outcome.error`` is exactly what
-        ``fn()`` raised, as its caller would see it.
-        """
-
-    @abc.abstractmethod
     def install_resolver(self, resolutions: Resolutions) -> None:
         """Make host names resolve to the given ``(ip, port)`` pairs, in that order.
 
@@ -183,6 +115,7 @@ class Port(abc.ABC):
         running loop's ``getaddrinfo``); call it inside :meth:`run`. Names not in the
         mapping fail to resolve, so that no test ever asks a real resolver.
         """
+        self.set_resolver(functools.partial(_lookup, resolutions))
 
 
 def _is_ip_literal(text: str) -> bool:
@@ -193,37 +126,17 @@ def _is_ip_literal(text: str) -> bool:
     return True
 
 
-def _lookup(resolutions: Resolutions, host: str, family: int) -> list[tuple[Any, ...]]:
+def _lookup(
+    resolutions: Resolutions, host: str, port: object, family: int
+) -> list[tuple[Any, ...]] | None:
+    if host not in resolutions and _is_ip_literal(host):
+        return None  # uvloop's sock_connect() resolves its (numeric) address too
     if host not in resolutions:
         raise socket.gaierror(socket.EAI_NONAME, f"Name or service not known: {host!r}")
     return list(addrinfo(*resolutions[host], family=family))
 
 
-class _TrioResolver(trio.abc.HostnameResolver):
-    def __init__(self, resolutions: Resolutions) -> None:
-        self.resolutions = resolutions
-
-    async def getaddrinfo(
-        self,
-        host: bytes | None,
-        port: bytes | str | int | None,
-        family: int = 0,
-        type: int = 0,
-        proto: int = 0,
-        flags: int = 0,
-    ) -> list[Any]:
-        await trio.lowlevel.checkpoint()
-        name = host.decode("ascii") if isinstance(host, bytes) else str(host)
-        return _lookup(self.resolutions, name, family)
-
-    async def getnameinfo(
-        self, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int
-    ) -> tuple[str, str]:
-        raise NotImplementedError
-
-
-class TrioPort(Port):
-    name = "trio"
+class TrioPort(Port, TrioBackend):
     module = trio_port
     Cancelled = trio.Cancelled
     BusyError = trio.BusyResourceError
@@ -231,105 +144,14 @@ class TrioPort(Port):
     socket_type = trio.socket.SocketType
     FakeNetwork = FakeNetwork
 
-    def _run(self, fn: Callable[..., Awaitable[T]], *args: object, virtual: bool) -> T:
-        clock = trio.testing.MockClock(autojump_threshold=0) if virtual else None
-        return trio.run(fn, *args, clock=clock)
 
-    def now(self) -> float:
-        return trio.current_time()
-
-    async def sleep(self, seconds: float) -> None:
-        await trio.sleep(seconds)
-
-    @contextlib.asynccontextmanager
-    async def move_on_after(self, seconds: float) -> AsyncIterator[Scope]:
-        with trio.move_on_after(seconds) as scope:
-            yield scope
-
-    def Event(self) -> EventLike:
-        return trio.Event()
-
-    async def to_thread(self, fn: Callable[..., T], *args: object) -> T:
-        return await trio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
-
-    async def run_all(self, *fns: Callable[[], Awaitable[object]]) -> list[Outcome]:
-        outcomes = [Outcome() for _ in fns]
-
-        async def keep(fn: Callable[[], Awaitable[object]], outcome: Outcome) -> None:
-            try:
-                outcome.value = await fn()
-            except Exception as exc:
-                outcome.error = exc
-
-        async with trio.open_nursery() as nursery:
-            for fn, outcome in zip(fns, outcomes, strict=True):
-                nursery.start_soon(keep, fn, outcome)
-                await trio.lowlevel.checkpoint()  # start them in order
-        return outcomes
-
-    async def run_and_cancel(
-        self, fn: Callable[[], Awaitable[object]], when: Callable[[], Awaitable[object]]
-    ) -> Outcome:
-        outcome = Outcome()
-        cancelled_at = 0.0
-
-        async def trigger(scope: trio.CancelScope) -> None:
-            nonlocal cancelled_at
-            await when()
-            outcome.cancelled, cancelled_at = True, trio.current_time()
-            scope.cancel()
-
-        # The caller's scope: fn() runs in this task, as a caller would run it.
-        with trio.CancelScope() as outside:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(trigger, outside)
-                try:
-                    outcome.value = await fn()
-                except BaseException as exc:
-                    outcome.error = exc
-                    raise
-                finally:
-                    if outcome.cancelled:
-                        outcome.exit_s = trio.current_time() - cancelled_at
-                nursery.cancel_scope.cancel()
-        return outcome
-
-    def install_resolver(self, resolutions: Resolutions) -> None:
-        trio.socket.set_custom_hostname_resolver(_TrioResolver(resolutions))
-
-
-class _MovedOn:
-    """What ``AsyncioPort.move_on_after`` yields: whether its deadline cut the body short."""
-
-    cancelled_caught = False
-
-
-class AsyncioPort(Port):
-    name = "asyncio"
+class AsyncioPort(Port, AsyncioBackend):
     module = asyncio_port
     Cancelled = asyncio.CancelledError
     BusyError = asyncio_port.BusyError
     ClosedError = asyncio_port.ClosedError
     socket_type = socket.socket
     FakeNetwork = AsyncioFakeNetwork
-
-    def __init__(self, use_uvloop: bool = False) -> None:
-        self.use_uvloop = use_uvloop
-        if use_uvloop:
-            self.name = "uvloop"
-
-    def _run(self, fn: Callable[..., Awaitable[T]], *args: object, virtual: bool) -> T:
-        factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-        if self.use_uvloop:
-            if virtual:
-                # looptime patches the pure-Python loop's selector and time(); uvloop's
-                # timers live in libuv, where it cannot reach them.
-                pytest.skip("no virtual clock for uvloop (looptime patches asyncio's loop)")
-            factory = uvloop.new_event_loop
-        elif virtual:
-            factory = _looptime_loop
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(self._checked(fn, *args))
 
     async def _checked(self, fn: Callable[..., Awaitable[T]], *args: object) -> T:
         result = await fn(*args)
@@ -342,108 +164,9 @@ class AsyncioPort(Port):
         assert not timers, f"timers left scheduled: {timers}"
         return result
 
-    def now(self) -> float:
-        return asyncio.get_running_loop().time()
 
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-    @contextlib.asynccontextmanager
-    async def move_on_after(self, seconds: float) -> AsyncIterator[Scope]:
-        # asyncio's deadline raises TimeoutError; the spec tests want Trio's "move on".
-        scope = _MovedOn()
-        deadline = asyncio.timeout(seconds)
-        try:
-            async with deadline:
-                yield scope
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            scope.cancelled_caught = True
-
-    def Event(self) -> EventLike:
-        return asyncio.Event()
-
-    async def to_thread(self, fn: Callable[..., T], *args: object) -> T:
-        return await asyncio.to_thread(fn, *args)
-
-    async def run_all(self, *fns: Callable[[], Awaitable[object]]) -> list[Outcome]:
-        outcomes = [Outcome() for _ in fns]
-
-        async def keep(fn: Callable[[], Awaitable[object]], outcome: Outcome) -> None:
-            try:
-                outcome.value = await fn()
-            except Exception as exc:
-                outcome.error = exc
-
-        async with asyncio.TaskGroup() as group:
-            for fn, outcome in zip(fns, outcomes, strict=True):
-                group.create_task(keep(fn, outcome))
-                await asyncio.sleep(0)  # start them in order
-        return outcomes
-
-    async def run_and_cancel(
-        self, fn: Callable[[], Awaitable[object]], when: Callable[[], Awaitable[object]]
-    ) -> Outcome:
-        outcome = Outcome()
-        loop = asyncio.get_running_loop()
-        cancelled_at = 0.0
-
-        async def call() -> None:
-            try:
-                outcome.value = await fn()
-            except BaseException as exc:
-                outcome.error = exc
-                raise
-            finally:
-                if outcome.cancelled:
-                    outcome.exit_s = loop.time() - cancelled_at
-
-        # The caller is a task of its own: Task.cancel() is how asyncio cancels a caller.
-        caller = asyncio.create_task(call())
-
-        async def wait() -> None:
-            await when()
-
-        trigger = asyncio.create_task(wait())
-        await asyncio.wait({caller, trigger}, return_when=asyncio.FIRST_COMPLETED)
-        if not caller.done():
-            outcome.cancelled, cancelled_at = True, loop.time()
-            caller.cancel()
-        trigger.cancel()
-        await asyncio.wait({caller, trigger})
-        if not caller.cancelled():
-            caller.exception()  # retrieved: it is in outcome.error
-        if not trigger.cancelled() and trigger.exception() is not None:
-            raise trigger.exception()  # type: ignore[misc]
-        return outcome
-
-    def install_resolver(self, resolutions: Resolutions) -> None:
-        loop = asyncio.get_running_loop()
-        real = loop.getaddrinfo
-
-        async def getaddrinfo(
-            host: str | bytes | None,
-            port: str | int | None,
-            *,
-            family: int = 0,
-            type: int = 0,
-            proto: int = 0,
-            flags: int = 0,
-        ) -> list[Any]:
-            name = host.decode("ascii") if isinstance(host, bytes) else str(host)
-            if name not in resolutions and _is_ip_literal(name):
-                # uvloop's sock_connect() resolves its (numeric) address through here.
-                return await real(host, port, family=family, type=type, proto=proto, flags=flags)
-            await asyncio.sleep(0)
-            return _lookup(resolutions, name, family)
-
-        # An instance attribute shadows the method, on this loop only (uvloop's too).
-        setattr(loop, "getaddrinfo", getaddrinfo)  # noqa: B010
-
-
-def _looptime_loop() -> asyncio.AbstractEventLoop:
-    return looptime.new_event_loop(start=0)
+class UvloopPort(AsyncioPort, UvloopBackend):
+    name = "uvloop"
 
 
 # --------------------------------------------------------------------------------------
@@ -453,7 +176,7 @@ def _looptime_loop() -> asyncio.AbstractEventLoop:
 PORTS: dict[str, Callable[[], Port]] = {
     "trio": TrioPort,
     "asyncio": AsyncioPort,
-    "uvloop": lambda: AsyncioPort(use_uvloop=True),
+    "uvloop": UvloopPort,
 }
 
 

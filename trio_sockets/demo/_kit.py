@@ -8,7 +8,6 @@ the run's :class:`LoopbackServer` threads and tells which sockets a run left ope
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import os
@@ -22,11 +21,10 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Final, Literal, Protocol, TypeAlias, TypeVar
 
-import trio
-
 from .. import asyncio_port, trio_port
 from .._reports import Attempt, SendReport
 from ..testing import addrinfo
+from ..testing.backends import BACKENDS, AsyncioBackend, Backend, TrioBackend
 from ..testing.servers import LoopbackServer, Mode, refusing_socket
 
 __all__ = [
@@ -103,28 +101,38 @@ class Port(Protocol):
 
 
 class Kit:
-    """The framework under a scenario: the port module and a few framework calls."""
+    """The framework under a scenario: the port module and a few framework calls.
+
+    The calls come from the framework's :class:`~trio_sockets.testing.backends.Backend`,
+    which the spec tests use too.
+    """
 
     name: PortName
     port: Port
+    backend: Backend
 
     def now(self) -> float:
-        raise NotImplementedError
+        return self.backend.now()
 
     def resolver(self, table: dict[str, list[SockAddr]]) -> contextlib.AbstractContextManager[None]:
         """Answer ``getaddrinfo`` for the names in ``table`` (and only those)."""
-        raise NotImplementedError
+
+        def lookup(host: str, port: Any, family: int) -> list[Any]:
+            return fake_getaddrinfo(table, host, port)
+
+        return self.backend.use_resolver(lookup)
 
     async def cancel_after(self, seconds: float, work: Callable[[], Awaitable[object]]) -> bool:
         """Run ``work()``, cancel it from outside after ``seconds``; True if it was."""
-        raise NotImplementedError
+        return await self.backend.cancel_after(seconds, work)
 
     def task_count(self) -> int:
         """Tasks alive in this run, the current one included."""
-        raise NotImplementedError
+        return self.backend.task_count()
 
     async def stop_tasks_since(self, count: int) -> None:
         """Stop the tasks a contestant left running, once they have been counted."""
+        await self.backend.stop_tasks_since(count)
 
 
 def fake_getaddrinfo(
@@ -146,104 +154,22 @@ def fake_getaddrinfo(
     return addrinfo(*table[name])
 
 
-class _DemoResolver(trio.abc.HostnameResolver):
-    def __init__(self, table: dict[str, list[SockAddr]]) -> None:
-        self.table = table
-
-    async def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        await trio.lowlevel.checkpoint()
-        return fake_getaddrinfo(self.table, host, port)
-
-    async def getnameinfo(self, sockaddr: Any, flags: int) -> tuple[str, str]:
-        await trio.lowlevel.checkpoint()
-        return str(sockaddr[0]), str(sockaddr[1])
-
-
 class TrioKit(Kit):
     name: PortName = "trio"
     port: Port = trio_port
-
-    def now(self) -> float:
-        return trio.current_time()
-
-    @contextlib.contextmanager
-    def resolver(self, table: dict[str, list[SockAddr]]) -> Iterator[None]:
-        # Trio's public hook; trio.socket.getaddrinfo asks the custom resolver.
-        previous = trio.socket.set_custom_hostname_resolver(_DemoResolver(table))
-        try:
-            yield
-        finally:
-            trio.socket.set_custom_hostname_resolver(previous)
-
-    async def cancel_after(self, seconds: float, work: Callable[[], Awaitable[object]]) -> bool:
-        # From outside: the caller's cancel scope reaches every task inside `work`.
-        with trio.move_on_after(seconds) as scope:
-            await work()
-        return scope.cancelled_caught
-
-    def task_count(self) -> int:
-        def count(task: trio.lowlevel.Task) -> int:
-            return 1 + sum(count(t) for n in task.child_nurseries for t in n.child_tasks)
-
-        return count(trio.lowlevel.current_root_task())  # type: ignore[arg-type]
+    backend: Backend = TrioBackend()
 
 
 class AsyncioKit(Kit):
     name: PortName = "asyncio"
     port: Port = asyncio_port
+    backend: Backend = AsyncioBackend()
 
     def now(self) -> float:
         # The port's clock, not loop.time(): uvloop's is cached per loop iteration and
         # counts in milliseconds, and times from the two clocks do not mix (a fan-out
         # would seem to run more workflows at once than its limit allows).
         return time.monotonic()
-
-    @contextlib.contextmanager
-    def resolver(self, table: dict[str, list[SockAddr]]) -> Iterator[None]:
-        # asyncio has no resolver hook: patch getaddrinfo on the running loop.
-        loop = asyncio.get_running_loop()
-
-        async def getaddrinfo(host: Any, port: Any, **kwargs: Any) -> list[Any]:
-            return fake_getaddrinfo(table, host, port)
-
-        setattr(loop, "getaddrinfo", getaddrinfo)  # noqa: B010 (mypy: no method assignment)
-        try:
-            yield
-        finally:
-            delattr(loop, "getaddrinfo")
-
-    async def cancel_after(self, seconds: float, work: Callable[[], Awaitable[object]]) -> bool:
-        # From outside: another task calls Task.cancel() on the one running `work`.
-        async def body() -> None:
-            await work()
-
-        task = asyncio.create_task(body())
-        done, _ = await asyncio.wait({task}, timeout=seconds)
-        if done:
-            task.result()
-            return False
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # cancelled from outside too (Ctrl+C): not ours to swallow
-            return True
-        return False
-
-    def task_count(self) -> int:
-        return len(asyncio.all_tasks())
-
-    async def stop_tasks_since(self, count: int) -> None:
-        # The harness task is the oldest; everything else in this fresh loop was started
-        # by the contestant. Cancel it and wait until it has closed what it holds.
-        if self.task_count() <= count:
-            return
-        left = asyncio.all_tasks() - {asyncio.current_task()}
-        for task in left:
-            task.cancel()
-        await asyncio.gather(*left, return_exceptions=True)
 
 
 KITS: Final[dict[PortName, type[Kit]]] = {"trio": TrioKit, "asyncio": AsyncioKit}
@@ -257,16 +183,9 @@ def run_on(port: str, async_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     ``port`` is ``"trio"``, ``"asyncio"`` or ``"asyncio+uvloop"`` (asyncio on uvloop's
     event loop, which must be installed).
     """
-    if port == "trio":
-        return trio.run(async_fn)
-    if port == "asyncio+uvloop":
-        import uvloop  # an optional extra: imported only when asked for
-
-        result: T = uvloop.run(async_fn())
-        return result
-    if port == "asyncio":
-        return asyncio.run(async_fn())
-    raise ValueError(f"port must be 'trio', 'asyncio' or 'asyncio+uvloop', got {port!r}")
+    if port not in BACKENDS:
+        raise ValueError(f"port must be 'trio', 'asyncio' or 'asyncio+uvloop', got {port!r}")
+    return BACKENDS[port]().run(async_fn)
 
 
 # --------------------------------------------------------------------------------------
