@@ -19,6 +19,14 @@ The pump is the one ``trio.SSLStream`` runs, cut down to what a client needs:
   consider the call done;
 - when it raises ``SSLWantReadError``, receive from the socket into the incoming buffer
   (waiting for readability; end of stream is ``write_eof()``) and call it again.
+
+One task may send while another receives (the workflow reads the reply while it sends),
+as ``trio.SSLStream`` allows. Both may need the socket in either direction: a receive
+can produce records to send (a TLS 1.3 KeyUpdate answer), a send can need bytes from the
+peer (a TLS 1.2 renegotiation). So the outgoing buffer is flushed under one lock, which
+keeps records in the order the ``SSLObject`` made them, and the socket is read under
+another, with a count of receives so that a task that waited for the lock while another
+task received calls the ``SSLObject`` again instead of waiting for bytes that came already.
 """
 
 from __future__ import annotations
@@ -48,7 +56,17 @@ class TLSLayer:
     to close the socket. A receive that is cancelled while it waits breaks nothing.
     """
 
-    __slots__ = ("_broken", "_incoming", "_loop", "_outgoing", "_send_lock", "_sock", "object")
+    __slots__ = (
+        "_broken",
+        "_incoming",
+        "_loop",
+        "_outgoing",
+        "_receive_lock",
+        "_receives",
+        "_send_lock",
+        "_sock",
+        "object",
+    )
 
     def __init__(
         self,
@@ -66,6 +84,9 @@ class TLSLayer:
         )
         # Records leave in the order the SSLObject made them: one task sends at a time.
         self._send_lock = asyncio.Lock()
+        # One task reads the socket at a time; _receives counts what came (see _fill).
+        self._receive_lock = asyncio.Lock()
+        self._receives = 0
         self._broken = False
 
     def version(self) -> str | None:
@@ -165,14 +186,19 @@ class TLSLayer:
         # What the socket has, to the SSLObject; end of stream is the buffer's EOF, which
         # the SSLObject reports as SSLEOFError unless a close_notify came first (RFC 8446
         # section 6.1: without one, the data may have been cut short).
-        while True:
-            try:
-                data = self._sock.recv(_RECEIVE_BYTES)
-            except BlockingIOError:
-                await wait_readable(self._loop, self._sock)
-                continue
-            break
-        if data:
-            self._incoming.write(data)
-        else:
-            self._incoming.write_eof()
+        seen = self._receives
+        async with self._receive_lock:
+            if self._receives != seen:
+                return  # another task received while we waited: try the SSLObject again
+            while True:
+                try:
+                    data = self._sock.recv(_RECEIVE_BYTES)
+                except BlockingIOError:
+                    await wait_readable(self._loop, self._sock)
+                    continue
+                break
+            self._receives += 1
+            if data:
+                self._incoming.write(data)
+            else:
+                self._incoming.write_eof()

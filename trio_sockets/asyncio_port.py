@@ -812,7 +812,8 @@ async def connect_check_send(
         timeout: seconds for the whole workflow, or ``None``.
         happy_eyeballs_delay: seconds before the next address is tried (RFC 8305);
             ``None`` tries one address at a time.
-        read_reply: read the peer's reply after sending; ``report.reply`` holds it.
+        read_reply: read the peer's reply while sending, as netcat does (no deadlock
+            on a peer that echoes a large payload); ``report.reply`` holds it.
         max_reply_bytes: the most reply bytes kept (at most ``MAX_BYTES``, 1 GiB);
             reading stops there (``reply_end`` ``"limit"``). Memory for the reply stays
             within a small multiple of this, however the peer splits its reply.
@@ -823,7 +824,8 @@ async def connect_check_send(
         reply_until: stop reading once the reply ends with these bytes (``"until"``),
             wherever the receives split them.
         reply_idle_timeout: stop reading after this many seconds without a byte
-            (``"idle"``), like netcat's ``-w`` / ncat's ``-i``; ``None``: no limit.
+            (``"idle"``), like netcat's ``-w`` / ncat's ``-i``, counted only once the
+            payload is out (a slow upload is not idleness); ``None``: no limit.
             More than 0 (0 is a ``ValueError``).
         tls: ``True`` or an :class:`ssl.SSLContext` for TLS, as in
             :func:`open_connection`; a certificate that does not verify is an
@@ -891,17 +893,10 @@ async def _workflow_steps(
             report.check_at = _now()
             await conn.wait_writable()
             report.send_at = _now()
-            try:
-                # Checked by our caller.
-                if isinstance(data, FilePayload):
-                    await conn._send_file(data)
-                else:
-                    await conn._send_all(data)
-            finally:
-                report.bytes_sent = conn.bytes_sent
             if options.read_reply:
-                report.reply_at = _now()
-                await _read_reply(conn, options, report)
+                await _read_reply(conn, data, options, report)
+            else:
+                await _send_payload(conn, data, report)
         finally:
             # A plain close, not aclose(): its checkpoint could turn a finished
             # workflow into a timeout at the very edge of the deadline.
@@ -911,31 +906,121 @@ async def _workflow_steps(
     return report.finish("ok", _now())
 
 
-async def _read_reply(conn: Connection, options: Options, report: ReportBuilder) -> None:
-    if options.half_close:
-        await conn.send_eof()
+async def _send_payload(
+    conn: Connection, data: memoryview | FilePayload, report: ReportBuilder
+) -> None:
+    try:
+        # Checked by our caller.
+        if isinstance(data, FilePayload):
+            await conn._send_file(data)
+        else:
+            await conn._send_all(data)
+    finally:
+        report.bytes_sent = conn.bytes_sent
+
+
+async def _read_reply(
+    conn: Connection, data: memoryview | FilePayload, options: Options, report: ReportBuilder
+) -> None:
+    """Send the payload and read the reply side by side, as netcat does.
+
+    Reading only after sending deadlocks on an echoing peer once the payload outgrows
+    the buffers between us (the peer stops reading while we do not read its echo), and
+    loses the reply of a peer that answers and closes before the payload is out. So a
+    child task reads while this task sends:
+
+    - this task sends the payload, then shuts our sending side if ``half_close``;
+    - the reader reads until the peer's end of stream, the limit, ``reply_until``, or
+      ``reply_idle_timeout`` seconds without a byte, counted only once the payload is
+      out: a slow upload is not an idle peer. A reply that ends while the payload is
+      still going out lets the send finish; what arrives meanwhile is read and dropped,
+      so that an echoing peer never stalls the send.
+
+    The send's fate is the workflow's: a send that fails is the report's error, and the
+    reply keeps what arrived before the connection broke (the reader takes it, and the
+    broken connection ends it at once). A receive that fails stops the reader only; its
+    error is the report's if the payload goes out. The report's
+    ``send`` phase lasts until the payload is out (the reader works meanwhile); its
+    ``reply`` phase is the wait for the rest of the reply after that.
+    """
     idle = options.reply_idle_timeout  # asyncio: None is no deadline, and no timer
     reply = ReplyBuffer(options.max_reply_bytes, options.reply_until)
+    sending = True
+    broken: SendError | None = None
+    failure: OSError | None = None
+    # asyncio: the timeout of the receive in progress, None between receives (only an
+    # entered timeout can be rescheduled); once the payload is out, the body
+    # reschedules it: the idle timer starts, or the dropping stops.
+    receiving: asyncio.Timeout | None = None
+    loop = asyncio.get_running_loop()  # asyncio: reschedule() counts in the loop's time
+
+    async def receive(space: memoryview, quiet: asyncio.Timeout) -> int | None:
+        # asyncio: a receive cancelled by this timeout has read nothing (see
+        # _receive_into). As in _workflow(), only our own expiry ends it quietly.
+        nonlocal receiving
+        try:
+            async with quiet:
+                receiving = quiet
+                return await conn._receive_into(space)
+        except TimeoutError:
+            if not quiet.expired():
+                raise
+            return None
+        finally:
+            receiving = None
+
+    async def read() -> None:
+        nonlocal failure
+        try:
+            while reply.end is None:
+                with reply.free() as space:
+                    count = await receive(space, asyncio.timeout(None if sending else idle))
+                if count is None:
+                    reply.idle()
+                else:
+                    reply.received(count)
+            if not sending or reply.end == "eof":
+                return
+            # The reply has ended before the payload is out: read on and drop what
+            # comes until the payload is out, so that an echoing peer reads it all.
+            with memoryview(bytearray(DEFAULT_RECEIVE_BYTES)) as space:
+                while sending:
+                    if not await receive(space, asyncio.timeout(None)):
+                        return  # asyncio: None, stopped by the body; 0, end of stream
+        except OSError as exc:
+            failure = exc  # the report's error if the send succeeds
+
     try:
-        while reply.end is None:
-            with reply.free() as space:
-                count = None
-                # asyncio: a receive cancelled by this timeout has read nothing (see
-                # _receive_into). As in _workflow(), only our own expiry means "idle".
-                quiet = asyncio.timeout(idle)
-                try:
-                    async with quiet:
-                        count = await conn._receive_into(space)
-                except TimeoutError:
-                    if not quiet.expired():
-                        raise
-            if count is None:
-                reply.idle()
-            else:
-                reply.received(count)
+        # asyncio: the body is the sender, so the group outlives every child that could
+        # stop it (see _race() on gh-116720); the reader fails only by a bug.
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(read())
+            try:
+                await _send_payload(conn, data, report)
+                if options.half_close:
+                    await conn.send_eof()
+                report.reply_at = _now()
+            except SendError as exc:
+                # The connection broke: the reader still takes what arrived before the break
+                # (a peer's answer to a request it refused, then its reset), and then ends.
+                broken = exc
+            sending = False
+            # asyncio: reschedule() takes a deadline in the loop's time; None is no timer
+            if receiving is not None and reply.end is not None:
+                receiving.reschedule(loop.time())
+            elif receiving is not None and idle is not None:
+                receiving.reschedule(loop.time() + idle)
+    except* BaseException as group:
+        # asyncio: the send's error, a cancellation or a bug goes out as itself, not in
+        # a group (a TaskGroup groups what its children raise).
+        raise bare_exception(group, asyncio.CancelledError) from None
     finally:
         report.reply = reply.value()
         report.reply_end = reply.end
+    if broken is not None:
+        raise broken
+    if failure is not None:
+        raise failure
 
 
 # --------------------------------------------------------------------------------------

@@ -807,7 +807,8 @@ async def connect_check_send(
         timeout: seconds for the whole workflow, or ``None``.
         happy_eyeballs_delay: seconds before the next address is tried (RFC 8305);
             ``None`` tries one address at a time.
-        read_reply: read the peer's reply after sending; ``report.reply`` holds it.
+        read_reply: read the peer's reply while sending, as netcat does (no deadlock
+            on a peer that echoes a large payload); ``report.reply`` holds it.
         max_reply_bytes: the most reply bytes kept (at most ``MAX_BYTES``, 1 GiB);
             reading stops there (``reply_end`` ``"limit"``). Memory for the reply stays
             within a small multiple of this, however the peer splits its reply.
@@ -818,7 +819,8 @@ async def connect_check_send(
         reply_until: stop reading once the reply ends with these bytes (``"until"``),
             wherever the receives split them.
         reply_idle_timeout: stop reading after this many seconds without a byte
-            (``"idle"``), like netcat's ``-w`` / ncat's ``-i``; ``None``: no limit.
+            (``"idle"``), like netcat's ``-w`` / ncat's ``-i``, counted only once the
+            payload is out (a slow upload is not idleness); ``None``: no limit.
             More than 0 (0 is a ``ValueError``).
         tls: ``True`` or an :class:`ssl.SSLContext` for TLS, as in
             :func:`open_connection`; a certificate that does not verify is an
@@ -877,17 +879,10 @@ async def _workflow_steps(
             report.check_at = _now()
             await conn.wait_writable()
             report.send_at = _now()
-            try:
-                # Checked by our caller.
-                if isinstance(data, FilePayload):
-                    await conn._send_file(data)
-                else:
-                    await conn._send_all(data)
-            finally:
-                report.bytes_sent = conn.bytes_sent
             if options.read_reply:
-                report.reply_at = _now()
-                await _read_reply(conn, options, report)
+                await _read_reply(conn, data, options, report)
+            else:
+                await _send_payload(conn, data, report)
         finally:
             # A plain close, not aclose(): its checkpoint could turn a finished
             # workflow into a timeout at the very edge of the deadline.
@@ -897,26 +892,101 @@ async def _workflow_steps(
     return report.finish("ok", _now())
 
 
-async def _read_reply(conn: Connection, options: Options, report: ReportBuilder) -> None:
-    if options.half_close:
-        await conn.send_eof()
+async def _send_payload(
+    conn: Connection, data: memoryview | FilePayload, report: ReportBuilder
+) -> None:
+    try:
+        # Checked by our caller.
+        if isinstance(data, FilePayload):
+            await conn._send_file(data)
+        else:
+            await conn._send_all(data)
+    finally:
+        report.bytes_sent = conn.bytes_sent
+
+
+async def _read_reply(
+    conn: Connection, data: memoryview | FilePayload, options: Options, report: ReportBuilder
+) -> None:
+    """Send the payload and read the reply side by side, as netcat does.
+
+    Reading only after sending deadlocks on an echoing peer once the payload outgrows
+    the buffers between us (the peer stops reading while we do not read its echo), and
+    loses the reply of a peer that answers and closes before the payload is out. So a
+    child task reads while this task sends:
+
+    - this task sends the payload, then shuts our sending side if ``half_close``;
+    - the reader reads until the peer's end of stream, the limit, ``reply_until``, or
+      ``reply_idle_timeout`` seconds without a byte, counted only once the payload is
+      out: a slow upload is not an idle peer. A reply that ends while the payload is
+      still going out lets the send finish; what arrives meanwhile is read and dropped,
+      so that an echoing peer never stalls the send.
+
+    The send's fate is the workflow's: a send that fails is the report's error, and the
+    reply keeps what arrived before the connection broke (the reader takes it, and the
+    broken connection ends it at once). A receive that fails stops the reader only; its
+    error is the report's if the payload goes out. The report's
+    ``send`` phase lasts until the payload is out (the reader works meanwhile); its
+    ``reply`` phase is the wait for the rest of the reply after that.
+    """
     idle = math.inf if options.reply_idle_timeout is None else options.reply_idle_timeout
     reply = ReplyBuffer(options.max_reply_bytes, options.reply_until)
+    sending = True
+    broken: SendError | None = None
+    failure: OSError | None = None
+    # trio: the scope of the receive in progress; once the payload is out, the body
+    # moves its deadline: the idle timer starts, or the dropping stops.
+    receiving = trio.CancelScope()
+
+    async def read() -> None:
+        nonlocal receiving, failure  # trio: the scopes are entered here, not in a helper
+        try:
+            while reply.end is None:
+                with reply.free() as space:
+                    count = None
+                    # trio: a receive cancelled by this scope has read nothing: Trio waits
+                    # for readability before the recv, and a cancelled wait reads no byte.
+                    with trio.move_on_at(math.inf if sending else _now() + idle) as receiving:
+                        count = await conn._receive_into(space)
+                if count is None:
+                    reply.idle()
+                else:
+                    reply.received(count)
+            if not sending or reply.end == "eof":
+                return
+            # The reply has ended before the payload is out: read on and drop what
+            # comes until the payload is out, so that an echoing peer reads it all.
+            with memoryview(bytearray(DEFAULT_RECEIVE_BYTES)) as space:
+                while sending:
+                    with trio.move_on_at(math.inf) as receiving:
+                        if not await conn._receive_into(space):
+                            return
+        except OSError as exc:
+            failure = exc  # the report's error if the send succeeds
+
     try:
-        while reply.end is None:
-            with reply.free() as space:
-                count = None
-                # trio: a receive cancelled by this scope has read nothing: Trio waits
-                # for readability before the recv, and a cancelled wait reads no byte.
-                with trio.move_on_after(idle):
-                    count = await conn._receive_into(space)
-            if count is None:
-                reply.idle()
-            else:
-                reply.received(count)
+        # One exception out, never a group: the send's error, or a cancellation.
+        with _bare_cancelled():
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read)
+                try:
+                    await _send_payload(conn, data, report)
+                    if options.half_close:
+                        await conn.send_eof()
+                    report.reply_at = _now()
+                except SendError as exc:
+                    # The connection broke: the reader still takes what arrived before the break
+                    # (a peer's answer to a request it refused, then its reset), and then ends.
+                    broken = exc
+                sending = False
+                receiving.deadline = _now() + (idle if reply.end is None else 0)
     finally:
         report.reply = reply.value()
         report.reply_end = reply.end
+    if broken is not None:
+        raise broken
+    if failure is not None:
+        raise failure
 
 
 # --------------------------------------------------------------------------------------

@@ -332,7 +332,7 @@ def _add_send_many(sub: Any) -> None:
         help=f"seconds for each target's workflow, or 'none' (default: {DEFAULT_TIMEOUT:g})",
     )
     many.add_argument(
-        "--reply", action="store_true", help="half-close after sending, then read each reply"
+        "--reply", action="store_true", help="read each reply while sending; half-close once sent"
     )
     many.add_argument(
         "--no-half-close",
@@ -605,8 +605,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     send.add_argument(
         "--reply",
         action="store_true",
-        help="read the reply once the payload is sent, after a half-close (our end of "
-        "stream) unless --no-half-close",
+        help="read the reply while sending, as netcat does; half-close (our end of "
+        "stream) once the payload is sent, unless --no-half-close",
     )
     send.add_argument(
         "--no-half-close",
