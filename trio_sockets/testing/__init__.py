@@ -7,6 +7,8 @@
   framework.
 - :func:`addrinfo`: what ``getaddrinfo`` answers for a list of addresses, for a fake
   resolver of your own.
+- :mod:`trio_sockets.testing.backends`: one class per framework (Trio, asyncio, asyncio
+  on uvloop) with the framework calls that a test written once for every port needs.
 
 The scripted fake network
 -------------------------
