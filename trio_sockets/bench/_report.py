@@ -17,6 +17,8 @@ from ._workload import ALL_SCENARIOS, Measurement, Workload, reference
 __all__ = ["render_table", "summarize", "write_plot"]
 
 MIB: Final = 2**20
+# The models of this project, drawn in colour on the plot (the peers are grey).
+OURS: Final = ("trio_port", "asyncio_port")
 
 
 def summarize(runs: Sequence[tuple[Workload, Measurement, float]]) -> list[dict[str, Any]]:
@@ -191,9 +193,7 @@ def write_plot(results: Sequence[dict[str, Any]], path: Path, config: dict[str, 
         medians = [r["median_s"] for r in mine]
         low = [r["median_s"] - r["min_s"] for r in mine]
         high = [r["max_s"] - r["median_s"] for r in mine]
-        colours = [
-            "tab:blue" if r["model"].startswith("trio_sockets") else "tab:gray" for r in mine
-        ]
+        colours = ["tab:blue" if r["model"].startswith(OURS) else "tab:gray" for r in mine]
         ax.barh(names, medians, xerr=[low, high], color=colours, capsize=3)
         for y, r in enumerate(mine):
             ax.text(r["max_s"], y, f"  {r['ratio']:.2f}x", va="center", fontsize=8)
