@@ -1073,6 +1073,19 @@ class _ReportStream:
         return self
 
     async def __anext__(self) -> SendReport:
+        # trio: a report already buffered is taken without a schedule point (a pending
+        # cancellation still raises here). receive() would yield for each one, and
+        # with a report finishing every few hundred microseconds the run loop would
+        # then never sleep in epoll_wait: it spun once per report (2014 loop turns
+        # for 2000 TLS targets, 136 without the yield), which cost 15 % more CPU
+        # time per TLS workflow. At most the channel's buffer is taken before a wait.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            return self._receive.receive_nowait()
+        except trio.WouldBlock:
+            pass
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
         try:
             return await self._receive.receive()
         except trio.EndOfChannel:
