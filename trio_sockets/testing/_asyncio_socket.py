@@ -8,18 +8,20 @@ how to use the network.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import os
 import socket as _stdlib_socket
 import weakref
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 from ._script import (
     FIRST_LOCAL_PORT,
     LOCAL_IPV4,
     LOCAL_IPV6,
-    PeerScript,
+    RecordedSocket,
+    SocketRecord,
     address_key,
     family_of,
     oserror,
@@ -35,69 +37,31 @@ __all__ = ["AsyncioFakeSocket", "adopt"]
 _CHUNK: Final = bytes(1 << 16)  # filler for the send buffer of a stalled peer
 
 
-class _State:
+@dataclasses.dataclass(slots=True, eq=False, kw_only=True)
+class _State(SocketRecord):
     """What an :class:`AsyncioFakeSocket` knows beyond its real socket.
 
     Kept outside the socket: the class switch forbids new instance storage.
     """
 
-    __slots__ = (
-        "address",
-        "backlog",
-        "bound",
-        "closed",
-        "connect_ended",
-        "connect_started",
-        "connect_state",
-        "network",
-        "number",
-        "peer",
-        "peer_closing",
-        "received",
-        "script",
-        "sends",
-        "sent",
-        "shut_wr",
-    )
-
-    def __init__(self, network: AsyncioFakeNetwork, number: int) -> None:
-        self.network = network
-        self.number = number
-        self.closed = False
-        self.address: tuple[Any, ...] | None = None
-        self.script: PeerScript | None = None
-        self.connect_state: (
-            Literal["pending", "connected", "refused", "failed", "cancelled"] | None
-        ) = None
-        self.connect_started: float | None = None
-        self.connect_ended: float | None = None
-        self.sent = bytearray()
-        self.sends: list[int] = []
-        self.received = bytearray()
-        self.bound: tuple[Any, ...] | None = None
-        self.shut_wr = False
-        self.peer: _stdlib_socket.socket | None = None  # the scripted peer's end
-        self.backlog = bytearray()  # what the peer sent that did not fit in the pair yet
-        self.peer_closing = False  # the peer closes its side once the backlog is out
+    network: AsyncioFakeNetwork
+    peer: _stdlib_socket.socket | None = None  # the scripted peer's end
+    backlog: bytearray = dataclasses.field(default_factory=bytearray)  # not in the pair yet
+    peer_closing: bool = False  # the peer closes its side once the backlog is out
 
 
 _STATES: Final[weakref.WeakKeyDictionary[AsyncioFakeSocket, _State]] = weakref.WeakKeyDictionary()
 
 
-class AsyncioFakeSocket(_stdlib_socket.socket):
+class AsyncioFakeSocket(RecordedSocket, _stdlib_socket.socket):
     """A ``socket.socket`` adopted by :class:`AsyncioFakeNetwork` at ``sock_connect``.
 
-    Attributes for tests to inspect (the same as Trio's ``FakeSocket``):
+    Tests inspect it through the attributes of :class:`RecordedSocket` (``closed``,
+    ``address`` as passed to ``sock_connect()``, ``script``, ``connect_state``,
+    ``sent``, ...), as Trio's ``FakeSocket``.
+
+    Attributes:
         network: the :class:`AsyncioFakeNetwork` that adopted it.
-        closed: ``close()`` was called.
-        address: the sockaddr passed to ``sock_connect()``.
-        script: the :class:`PeerScript` of that address.
-        connect_state: ``"pending"``, ``"connected"``, ``"refused"``, ``"failed"`` or
-            ``"cancelled"``.
-        connect_started, connect_ended: ``loop.time()`` at both ends of the connect.
-        sent: every byte the peer accepted from this socket.
-        sends: how many bytes each ``send`` call moved, in order (partial sends show).
-        received: every byte ``recv`` returned.
     """
 
     __slots__ = ()  # no storage of its own: see _State
@@ -105,6 +69,8 @@ class AsyncioFakeSocket(_stdlib_socket.socket):
     @property
     def _state(self) -> _State:
         return _STATES[self]
+
+    _record = _state  # what the inspection attributes read
 
     def __repr__(self) -> str:
         state = self._state
@@ -116,53 +82,6 @@ class AsyncioFakeSocket(_stdlib_socket.socket):
     @property
     def network(self) -> AsyncioFakeNetwork:
         return self._state.network
-
-    @property
-    def closed(self) -> bool:
-        return self._state.closed
-
-    @property
-    def address(self) -> tuple[Any, ...] | None:
-        return self._state.address
-
-    @property
-    def script(self) -> PeerScript | None:
-        return self._state.script
-
-    @property
-    def connect_state(
-        self,
-    ) -> Literal["pending", "connected", "refused", "failed", "cancelled"] | None:
-        return self._state.connect_state
-
-    @property
-    def connect_started(self) -> float | None:
-        return self._state.connect_started
-
-    @property
-    def connect_ended(self) -> float | None:
-        return self._state.connect_ended
-
-    @property
-    def connected(self) -> bool:
-        """The connect succeeded (the socket may have been closed since)."""
-        return self._state.connect_state == "connected"
-
-    @property
-    def sent(self) -> bytearray:
-        return self._state.sent
-
-    @property
-    def sends(self) -> list[int]:
-        return self._state.sends
-
-    @property
-    def received(self) -> bytearray:
-        return self._state.received
-
-    @property
-    def did_shutdown_SHUT_WR(self) -> bool:
-        return self._state.shut_wr
 
     # ----- the overridden socket methods --------------------------------------------
 
@@ -374,6 +293,6 @@ def adopt(sock: _stdlib_socket.socket, network: AsyncioFakeNetwork) -> AsyncioFa
     if not isinstance(sock, AsyncioFakeSocket):
         sock.__class__ = AsyncioFakeSocket  # adds no storage: see _State
         assert isinstance(sock, AsyncioFakeSocket)
-        _STATES[sock] = _State(network, len(network.sockets))
+        _STATES[sock] = _State(number=len(network.sockets), network=network)
         network.sockets.append(sock)
     return sock

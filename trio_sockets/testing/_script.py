@@ -15,7 +15,7 @@ import math
 import os
 import socket as _stdlib_socket
 from collections.abc import Iterable
-from typing import Any, Final, Generic, Literal, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Never, TypeAlias, TypeVar, overload
 
 __all__ = ["LOCAL_IPV4", "LOCAL_IPV6", "ConnectOutcome", "PeerScript", "addrinfo"]
 
@@ -197,20 +197,118 @@ class PeerScript:
 # --------------------------------------------------------------------------------------
 
 
-class ScriptedSocket(Protocol):
-    """What the shared inspection needs of a fake socket, on either framework."""
+#: Where a fake socket's ``connect()`` stands: ``None`` before it is called.
+ConnectState: TypeAlias = Literal["pending", "connected", "refused", "failed", "cancelled"]
+
+
+@dataclasses.dataclass(slots=True, eq=False, kw_only=True)
+class SocketRecord:
+    """What a fake socket records for tests to read back, on either framework.
+
+    Each fake socket keeps one, writes it as it goes, and shows it through the read-only
+    attributes of :class:`RecordedSocket`.
+
+    Attributes:
+        number: the socket's index in its network's ``sockets``.
+        closed: ``close()`` was called.
+        address: the sockaddr passed to ``connect()``, or ``None``.
+        script: the :class:`PeerScript` of that address, or ``None`` before ``connect()``.
+        connect_state: see :data:`ConnectState`.
+        connect_started, connect_ended: the framework's clock at both ends of
+            ``connect()`` (``None`` until then).
+        sent: every byte the peer accepted from this socket.
+        sends: how many bytes each ``send`` call moved, in order (partial sends show).
+        received: every byte ``recv`` returned.
+        bound: the local address the socket was bound to, or ``None``.
+        shut_wr: our sending side was shut down (``SHUT_WR`` or ``SHUT_RDWR``).
+    """
+
+    number: int
+    closed: bool = False
+    address: tuple[Any, ...] | None = None
+    script: PeerScript | None = None
+    connect_state: ConnectState | None = None
+    connect_started: float | None = None
+    connect_ended: float | None = None
+    sent: bytearray = dataclasses.field(default_factory=bytearray)
+    sends: list[int] = dataclasses.field(default_factory=list)
+    received: bytearray = dataclasses.field(default_factory=bytearray)
+    bound: tuple[Any, ...] | None = None
+    shut_wr: bool = False
+
+
+T = TypeVar("T")
+
+
+class Recorded(Generic[T]):
+    """A read-only attribute of a fake socket: a field of its :class:`SocketRecord`."""
+
+    def __init__(self, field: str = "") -> None:
+        self._field = field
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._field = self._field or name
+
+    @overload
+    def __get__(self, sock: None, owner: type) -> Recorded[T]: ...
+    @overload
+    def __get__(self, sock: RecordedSocket, owner: type | None = None) -> T: ...
+    def __get__(self, sock: RecordedSocket | None, owner: type | None = None) -> T | Recorded[T]:
+        if sock is None:
+            return self
+        value: T = getattr(sock._record, self._field)
+        return value
+
+    def __set__(self, sock: RecordedSocket, value: Never) -> None:
+        # A data descriptor, as a property is: an assignment cannot shadow the record.
+        raise AttributeError(f"{self._field!r} is read-only: the fake socket records it")
+
+
+class RecordedSocket:
+    """The attributes tests inspect on a fake socket, the same on both frameworks.
+
+    Each is read from the socket's :class:`SocketRecord`, its ``_record``.
+
+    Attributes:
+        closed: ``close()`` was called.
+        address: the sockaddr passed to ``connect()``, or ``None``.
+        script: the :class:`PeerScript` of that address, or ``None`` before ``connect()``.
+        connect_state: ``None`` (never connected), ``"pending"``, ``"connected"``,
+            ``"refused"``, ``"failed"`` or ``"cancelled"``.
+        connect_started, connect_ended: the framework's clock (``trio.current_time()``,
+            ``loop.time()``) at both ends of ``connect()`` (``None`` until then).
+        connected: ``connect()`` succeeded (the socket may have been closed since).
+        sent: every byte the peer accepted from this socket.
+        sends: how many bytes each ``send`` call moved, in order (partial sends show).
+        received: every byte ``recv`` returned.
+        did_shutdown_SHUT_WR: our sending side was shut down.
+    """
+
+    __slots__ = ()  # the asyncio fake may add no storage to its socket
+
+    if TYPE_CHECKING:
+
+        @property
+        def _record(self) -> SocketRecord: ...
+
+    closed = Recorded[bool]()
+    address = Recorded[tuple[Any, ...] | None]()
+    script = Recorded[PeerScript | None]()
+    connect_state = Recorded[ConnectState | None]()
+    connect_started = Recorded[float | None]()
+    connect_ended = Recorded[float | None]()
+    sent = Recorded[bytearray]()
+    sends = Recorded[list[int]]()
+    received = Recorded[bytearray]()
+    did_shutdown_SHUT_WR = Recorded[bool]("shut_wr")
 
     @property
-    def closed(self) -> bool: ...
-
-    @property
-    def address(self) -> tuple[Any, ...] | None: ...
-
-    @property
-    def sent(self) -> bytearray: ...
+    def connected(self) -> bool:
+        """``connect()`` succeeded (the socket may have been closed since)."""
+        return self._record.connect_state == "connected"
 
 
-S = TypeVar("S", bound=ScriptedSocket)
+S = TypeVar("S", bound=RecordedSocket)
 
 
 class ScriptedNetwork(Generic[S]):

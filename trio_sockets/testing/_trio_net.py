@@ -24,7 +24,10 @@ from ._script import (
     LOCAL_IPV4,
     LOCAL_IPV6,
     PeerScript,
+    Recorded,
+    RecordedSocket,
     ScriptedNetwork,
+    SocketRecord,
     address_key,
     family_of,
     oserror,
@@ -47,7 +50,7 @@ _FIRST_FILENO: Final = 1 << 30
 # --------------------------------------------------------------------------------------
 
 
-class FakeSocket(trio.socket.SocketType):
+class FakeSocket(RecordedSocket, trio.socket.SocketType):
     """A Trio socket whose peer follows a :class:`PeerScript`; made by :class:`FakeNetwork`.
 
     It implements what a TCP client needs: ``connect``, ``bind``, ``send``, ``recv``,
@@ -57,20 +60,17 @@ class FakeSocket(trio.socket.SocketType):
     ``recv`` either complete or are cancelled before moving any byte, as Trio's own do,
     and a cancelled ``connect`` closes the socket, as Trio's does.
 
-    Attributes for tests to inspect:
+    Tests inspect it through the attributes of :class:`RecordedSocket` (``closed``,
+    ``address``, ``script``, ``connect_state``, ``sent``, ...), as asyncio's
+    ``AsyncioFakeSocket``.
+
+    Attributes:
         network: the :class:`FakeNetwork` that made it.
-        closed: ``close()`` was called.
-        address: the sockaddr passed to ``connect()``, or ``None``.
-        script: the :class:`PeerScript` of that address, or ``None`` before ``connect()``.
-        connect_state: ``None`` (never connected), ``"pending"``, ``"connected"``,
-            ``"refused"``, ``"failed"`` or ``"cancelled"``.
-        connect_started, connect_ended: ``trio.current_time()`` at both ends of
-            ``connect()`` (``None`` until then).
-        sent: every byte the peer accepted from this socket.
-        sends: how many bytes each ``send`` call moved, in order (partial sends show).
-        received: every byte ``recv`` returned.
         bound: the address given to ``bind()``, or ``None``.
     """
+
+    _record: SocketRecord  # what the inspection attributes read
+    bound = Recorded[tuple[Any, ...] | None]()
 
     def __init__(
         self, network: FakeNetwork, family: int, type_: int, proto: int, number: int
@@ -80,21 +80,8 @@ class FakeSocket(trio.socket.SocketType):
         self._family = _stdlib_socket.AddressFamily(family)
         self._type = _stdlib_socket.SocketKind(type_)
         self._proto = proto
-        self._number = number
-        self.closed = False
-        self.address: tuple[Any, ...] | None = None
-        self.script: PeerScript | None = None
-        self.connect_state: (
-            Literal["pending", "connected", "refused", "failed", "cancelled"] | None
-        ) = None
-        self.connect_started: float | None = None
-        self.connect_ended: float | None = None
-        self.sent = bytearray()
-        self.sends: list[int] = []
-        self.received = bytearray()
-        self.bound: tuple[Any, ...] | None = None
+        self._record = SocketRecord(number=number)
         self._inbox = bytearray()  # what the peer has sent and we have not read
-        self._shut_wr = False
         self._shut_rd = False
         self._peer_closed = False
         # Wakes tasks blocked in recv/send/wait_writable when the state changes.
@@ -102,7 +89,8 @@ class FakeSocket(trio.socket.SocketType):
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else (self.connect_state or "new")
-        return f"<FakeSocket #{self._number} {self._family.name} {state} to {self.address!r}>"
+        number = self._record.number
+        return f"<FakeSocket #{number} {self._family.name} {state} to {self.address!r}>"
 
     # ----- properties and plain methods ---------------------------------------------
 
@@ -118,18 +106,9 @@ class FakeSocket(trio.socket.SocketType):
     def proto(self) -> int:
         return self._proto
 
-    @property
-    def did_shutdown_SHUT_WR(self) -> bool:
-        return self._shut_wr
-
-    @property
-    def connected(self) -> bool:
-        """``connect()`` succeeded (the socket may have been closed since)."""
-        return self.connect_state == "connected"
-
     def fileno(self) -> int:
         """A fake descriptor number, or -1 once closed (as a closed stdlib socket)."""
-        return -1 if self.closed else _FIRST_FILENO + self._number
+        return -1 if self.closed else _FIRST_FILENO + self._record.number
 
     def setsockopt(
         self, level: int, optname: int, value: int | Buffer | None, optlen: int | None = None
@@ -150,7 +129,7 @@ class FakeSocket(trio.socket.SocketType):
         if self.connected:
             if ip in ("", "::", "0.0.0.0"):
                 ip = LOCAL_IPV6 if v6 else LOCAL_IPV4
-            port = port or FIRST_LOCAL_PORT + self._number
+            port = port or FIRST_LOCAL_PORT + self._record.number
         return (ip, port, 0, 0) if v6 else (ip, port)
 
     def is_readable(self) -> bool:
@@ -162,7 +141,7 @@ class FakeSocket(trio.socket.SocketType):
         """``SHUT_WR`` half-closes: a scripted peer that ``closes`` then closes its side."""
         self._check_connected()
         if flag in (_stdlib_socket.SHUT_WR, _stdlib_socket.SHUT_RDWR):
-            self._shut_wr = True
+            self._record.shut_wr = True
             if self.script is not None and self.script.closes:
                 self._peer_closed = True
         if flag in (_stdlib_socket.SHUT_RD, _stdlib_socket.SHUT_RDWR):
@@ -172,7 +151,7 @@ class FakeSocket(trio.socket.SocketType):
     def close(self) -> None:
         """Close the socket; closing twice is harmless. Blocked callers get ``EBADF``."""
         if not self.closed:
-            self.closed = True
+            self._record.closed = True
             self._changed.unpark_all()
 
     def __enter__(self) -> Self:
@@ -195,7 +174,7 @@ class FakeSocket(trio.socket.SocketType):
         ip = str(address[0])
         if ip and family_of(ip) != self._family:
             raise OSError(errno.EAFNOSUPPORT, f"cannot bind {self._family.name} socket to {ip!r}")
-        self.bound = tuple(address)
+        self._record.bound = tuple(address)
 
     async def connect(self, address: tuple[Any, ...]) -> None:
         """Sleep the scripted delay, then connect, refuse, hang or raise as scripted.
@@ -214,27 +193,28 @@ class FakeSocket(trio.socket.SocketType):
             raise OSError(
                 errno.EAFNOSUPPORT, f"cannot connect {self._family.name} socket to {key[0]!r}"
             )
+        record = self._record
         script = self.network.script_for(key)
-        self.address, self.script = tuple(address), script
-        self.connect_state, self.connect_started = "pending", trio.current_time()
+        record.address, record.script = tuple(address), script
+        record.connect_state, record.connect_started = "pending", trio.current_time()
         try:
             await _wait_like_io(script.delay)
             if script.outcome == "blackhole":
                 await trio.sleep_forever()
         except trio.Cancelled:
             # Like Trio: a connect cannot be undone, so a cancelled one closes the socket.
-            self.connect_state, self.connect_ended = "cancelled", trio.current_time()
+            record.connect_state, record.connect_ended = "cancelled", trio.current_time()
             self.close()
             raise
         # No checkpoint from here on: the outcome is decided in the tick the delay ends.
-        self.connect_ended = trio.current_time()
+        record.connect_ended = trio.current_time()
         if script.outcome == "refuse":
-            self.connect_state = "refused"
+            record.connect_state = "refused"
             raise oserror(errno.ECONNREFUSED, ConnectionRefusedError)
         if isinstance(script.outcome, OSError):
-            self.connect_state = "failed"
+            record.connect_state = "failed"
             raise script.outcome
-        self.connect_state = "connected"
+        record.connect_state = "connected"
         if isinstance(script.reply, bytes):
             self._inbox += script.reply
 
@@ -249,7 +229,7 @@ class FakeSocket(trio.socket.SocketType):
         await trio.lowlevel.checkpoint_if_cancelled()
         while True:
             script = self._check_connected()
-            if self._shut_wr:
+            if self._record.shut_wr:
                 raise oserror(errno.EPIPE, BrokenPipeError)
             if script.resets(len(self.sent)):
                 raise oserror(errno.ECONNRESET, ConnectionResetError)
@@ -260,8 +240,8 @@ class FakeSocket(trio.socket.SocketType):
         with memoryview(data) as raw, raw.cast("B") as view:
             count = script.send_count(len(view), len(self.sent))
             chunk = bytes(view[:count])
-        self.sent += chunk
-        self.sends.append(count)
+        self._record.sent += chunk
+        self._record.sends.append(count)
         if script.reply == "echo":
             self._inbox += chunk
             self._changed.unpark_all()
@@ -287,7 +267,7 @@ class FakeSocket(trio.socket.SocketType):
             if self._inbox or self._eof or not buflen:
                 chunk = bytes(self._inbox[:buflen])
                 del self._inbox[:buflen]
-                self.received += chunk
+                self._record.received += chunk
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return chunk
             await self._changed.park()
