@@ -22,6 +22,7 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Iterable,
+    Iterator,
     Sequence,
 )
 from time import monotonic as _monotonic
@@ -430,11 +431,7 @@ class Connection:  # asyncio: no stream interface to subclass; the same methods
         max_bytes = check_count(
             DEFAULT_RECEIVE_BYTES if max_bytes is None else max_bytes, "max_bytes", MAX_BYTES
         )
-        self._check_open()
-        if self._receiving:
-            raise BusyError("another task is already receiving on this connection")
-        self._receiving = True
-        try:
+        with self._receiver():
             if self._tls is not None:
                 data = await self._tls.receive_some(max_bytes)
             else:
@@ -447,22 +444,13 @@ class Connection:  # asyncio: no stream interface to subclass; the same methods
                         break
                     except BlockingIOError:
                         await wait_readable(self._loop, self.socket)
-        except OSError:
-            self._check_open()  # closed by another task meanwhile, as in send_all()
-            raise
-        finally:
-            self._receiving = False
         self.bytes_received += len(data)
         return data
 
     async def _receive_into(self, buffer: memoryview) -> int:
         # receive_some() into the caller's buffer: the reply is read with no bytes
         # object per receive. Returns the count; 0 means the peer closed its side.
-        self._check_open()
-        if self._receiving:
-            raise BusyError("another task is already receiving on this connection")
-        self._receiving = True
-        try:
+        with self._receiver():
             if self._tls is not None:
                 # asyncio: SSLObject.read() decrypts into the buffer, no copy
                 count = await self._tls.receive_into(buffer)
@@ -475,13 +463,24 @@ class Connection:  # asyncio: no stream interface to subclass; the same methods
                         break
                     except BlockingIOError:
                         await wait_readable(self._loop, self.socket)
-        except OSError:
-            self._check_open()  # closed by another task meanwhile, as in send_all()
+        self.bytes_received += count
+        return count
+
+    @contextlib.contextmanager
+    def _receiver(self) -> Iterator[None]:
+        # Around each receive: one receiving task at a time, and an error from a socket
+        # that another task closed meanwhile is a ClosedError, as in send_all().
+        self._check_open()
+        if self._receiving:
+            raise BusyError("another task is already receiving on this connection")
+        self._receiving = True
+        try:
+            yield
+        except OSError:  # asyncio: the ssl module's errors are OSErrors already
+            self._check_open()
             raise
         finally:
             self._receiving = False
-        self.bytes_received += count
-        return count
 
     async def send_eof(self) -> None:
         """Half-close: tell the peer we will send nothing more (it reads end of stream).

@@ -465,45 +465,43 @@ class Connection(trio.abc.HalfCloseableStream):
         max_bytes = check_count(
             DEFAULT_RECEIVE_BYTES if max_bytes is None else max_bytes, "max_bytes", MAX_BYTES
         )
-        self._check_open()
-        if self._receiving:
-            raise BusyError("another task is already receiving on this connection")
-        self._receiving = True
-        try:
+        with self._receiver():
             if self._tls is not None:
                 # trio: SSLStream's type says bytes or bytearray; it gives bytes
                 data = bytes(await self._tls.receive_some(max_bytes))
             else:
                 data = await self.socket.recv(max_bytes)
-        except (OSError, trio.BrokenResourceError) as exc:
-            self._check_open()  # closed by another task meanwhile, as in send_all()
-            raise _broken(_tls_failure(exc)) from exc  # trio: see _broken()
-        finally:
-            self._receiving = False
         self.bytes_received += len(data)
         return data
 
     async def _receive_into(self, buffer: memoryview) -> int:
         # receive_some() into the caller's buffer: the reply is read with no bytes
         # object per receive. Returns the count; 0 means the peer closed its side.
-        self._check_open()
-        if self._receiving:
-            raise BusyError("another task is already receiving on this connection")
-        self._receiving = True
-        try:
+        with self._receiver():
             if self._tls is not None:
                 data = await self._tls.receive_some(len(buffer))  # decrypted: a copy anyway
                 count = len(data)
                 buffer[:count] = data
             else:
                 count = await self.socket.recv_into(buffer)
+        self.bytes_received += count
+        return count
+
+    @contextlib.contextmanager
+    def _receiver(self) -> Iterator[None]:
+        # Around each receive: one receiving task at a time, and an error from a socket
+        # that another task closed meanwhile is a ClosedError, as in send_all().
+        self._check_open()
+        if self._receiving:
+            raise BusyError("another task is already receiving on this connection")
+        self._receiving = True
+        try:
+            yield
         except (OSError, trio.BrokenResourceError) as exc:
-            self._check_open()  # closed by another task meanwhile, as in send_all()
+            self._check_open()
             raise _broken(_tls_failure(exc)) from exc  # trio: see _broken()
         finally:
             self._receiving = False
-        self.bytes_received += count
-        return count
 
     async def send_eof(self) -> None:
         """Half-close: tell the peer we will send nothing more (it reads end of stream).
