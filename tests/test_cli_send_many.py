@@ -7,6 +7,7 @@ subprocess, whose reader goes away early. Loopback only.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.util
 import json
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from trio_sockets.cli import main
-from trio_sockets.cli._send_many import target_lines
+from trio_sockets.cli._send_many import _Run, target_lines
 from trio_sockets.testing import LoopbackServer, refusing_socket
 
 pytestmark = pytest.mark.timeout(30)
@@ -100,18 +101,51 @@ def test_the_targets_may_come_from_stdin(
     assert status == 0 and [r["line"] for r in sorted(reports, key=lambda r: r["line"])] == [1, 2]
 
 
-def test_fail_fast_stops_at_the_first_failure(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fail_fast_stops_at_the_first_failure_and_every_target_read_has_its_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, backend: str
 ) -> None:
-    with LoopbackServer("sink") as sink, refusing_target() as refused:
+    # Line 1 waits for a reply that never comes (the server holds its side open), so it
+    # is in flight when line 2 is refused; the lines read after it have not run.
+    with LoopbackServer("hold") as hold, refusing_target() as refused:
         path = tmp_path / "targets.txt"
-        path.write_text(f"{refused}\n" + f"{sink.target}\n" * 20)
+        path.write_text(f"{hold.target}\n{refused}\n" + f"{hold.target}\n" * 20)
         status, reports, err = run(
-            capsys, "send-many", str(path), "--data", "x", "--fail-fast", "--concurrency", "1"
-        )
+            capsys, "send-many", str(path), "--data", "x", "--reply", "--fail-fast",
+            "--concurrency", "2", "--backend", backend,
+        )  # fmt: skip
     assert status == 1
-    assert [r["status"] for r in reports] == ["error"]
-    assert "--fail-fast stopped the rest" in err
+    by_line = {r["line"]: r for r in reports}
+    assert len(by_line) == len(reports) >= 2  # one line per target read, no more
+    assert sorted(by_line) == list(range(1, len(reports) + 1))  # read in order, then stopped
+    assert by_line[2]["status"] == "error"
+    assert by_line[2]["error"].startswith("ConnectionRefusedError")
+    others = [r for n, r in by_line.items() if n != 2]
+    assert {r["status"] for r in others} == {"cancelled"}
+    assert all(r["error"].startswith("Cancelled: --fail-fast") for r in others)
+    assert sorted(r["index"] for r in reports) == list(range(len(reports)))
+    summary = f"send-many: {len(reports)} targets (1 error, {len(reports) - 1} cancelled)"
+    assert summary in err
+    assert "--fail-fast stopped the run after the first failure, before the rest" in err
+
+
+def test_fail_fast_gives_a_line_that_is_not_a_target_its_error_not_cancelled(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Its error report is made at once, as it is read, so a run can stop on another
+    # failure before taking it: it is still reported as what it is.
+    run = _Run(argparse.Namespace(jsonl=True, fail_fast=True), total=None)
+    run.cancelled([(3, (4, "not a target")), (4, (5, "127.0.0.1:80"))])
+    out, _ = capsys.readouterr()
+    reports = [json.loads(line) for line in out.splitlines()]
+    assert [(r["line"], r["index"], r["status"]) for r in reports] == [
+        (4, 3, "error"),
+        (5, 4, "cancelled"),
+    ]
+    assert reports[0]["error"].startswith("TargetError: ")
+    assert reports[1]["target"] == "127.0.0.1:80"
+    assert reports[1]["error"].startswith("Cancelled: --fail-fast")
+    assert run.counts == {"error": 1, "cancelled": 1}
 
 
 def test_reply_options_reach_each_target(

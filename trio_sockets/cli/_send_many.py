@@ -13,6 +13,10 @@ standard error: a progress line while it runs (only when standard error is a
 terminal) with the rate, the counts and, for a regular file, an ETA; and a summary
 at the end.
 
+With ``--fail-fast`` the first report that is not ok stops the run; every target
+read by then still gets its line: those in flight are reported ``cancelled``, and the
+lines after them are not read. So the summary counts the targets read.
+
 Exit status: 0 when every target was ok, 1 when any was not, 2 for bad usage
 (checked before any I/O), 130 on Ctrl+C. A reader of standard output that goes away
 (``| head``) stops the run quietly; the status tells about the targets reported.
@@ -29,11 +33,13 @@ import stat
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import IO, Any, BinaryIO, Final
 
 from .._addresses import format_address
-from .._reports import SendReport
+from .._errors import TargetError
+from .._reports import SendReport, bad_target_report, cancelled_report
+from .._targets import Target
 from ._send import _data, _implies_reply, _tls, silence_stdout
 
 __all__ = ["MAX_PAYLOAD", "run_send_many", "target_lines"]
@@ -46,6 +52,7 @@ MAX_PAYLOAD: Final = 64 * 1024 * 1024  # bytes
 # up to this size (some 10 million lines), not beyond.
 COUNT_LIMIT: Final = 512 * 1024 * 1024  # bytes
 STATUSES: Final = ("ok", "error", "timeout", "cancelled")
+FAIL_FAST_TEXT: Final = "Cancelled: --fail-fast stopped the run while this target was in flight"
 
 
 def _fail(message: str) -> int:
@@ -160,7 +167,11 @@ def run_send_many(args: argparse.Namespace) -> int:
         }
         run = _Run(args, total)
         with run.progress():
-            _run_backend(args.backend, run, target_lines(iter(source)), payload, options)
+            unreported = _run_backend(
+                args.backend, run, target_lines(iter(source)), payload, options
+            )
+            if run.stopped_early:
+                run.cancelled(unreported.items())
         run.summary()
         return run.status
 
@@ -176,6 +187,7 @@ class _Run:
         self.started = time.monotonic()
         self.reader_gone = False  # standard output's reader went away (| head)
         self.stopped_early = False  # --fail-fast
+        self.read_all = False  # every line of the targets was read
         self._update: Callable[[], None] = lambda: None
 
     @property
@@ -265,6 +277,22 @@ class _Run:
             return False
         return True
 
+    def cancelled(self, targets: Iterable[tuple[int, tuple[int, str]]]) -> None:
+        """Give each target that --fail-fast cut short its line, as the library would.
+
+        ``targets`` are ``(index, (line, text))`` of the targets read but not reported:
+        cancelled in flight, or not started yet. A line that is not a target has its
+        error report, made at once, which the run stopped before taking.
+        """
+        for index, (line, text) in targets:
+            try:
+                target = Target.parse(text)
+            except TargetError as exc:
+                report = bad_target_report(text, exc, index)
+            else:
+                report = cancelled_report(target, FAIL_FAST_TEXT, index)
+            self.report(report, line)
+
     def _format(self, report: SendReport, line: int) -> str:
         if self.jsonl:
             return json.dumps(report.to_dict() | {"line": line})
@@ -283,7 +311,9 @@ class _Run:
         if self.done:
             text += f", {rate:,.0f}/s"
         if self.stopped_early:
-            text += "; --fail-fast stopped the rest after the first failure"
+            text += "; --fail-fast stopped the run after the first failure"
+            if not self.read_all:
+                text += ", before the rest of the targets were read"
         if self.reader_gone:
             text += "; standard output was closed, so the rest were not sent"
         print(text, file=sys.stderr)
@@ -295,21 +325,26 @@ def _run_backend(
     lines: Iterator[tuple[int, str]],
     payload: bytes | BinaryIO,
     options: dict[str, Any],
-) -> None:
-    """Stream the fan-out on ``backend``; only that framework is imported."""
-    # The line number of each target not yet reported, by its index in the stream: at
-    # most the workflows in flight, so this stays small however long the file.
-    line_of: dict[int, int] = {}
+) -> dict[int, tuple[int, str]]:
+    """Stream the fan-out on ``backend``; only that framework is imported.
+
+    Returns the targets read but not reported (when the run stopped early), by index:
+    ``(line number, text)``.
+    """
+    # The line number and text of each target not yet reported, by its index in the
+    # stream: at most the workflows in flight, so this stays small however long the file.
+    unreported: dict[int, tuple[int, str]] = {}
 
     def targets() -> Iterator[str]:
         for index, (number, text) in enumerate(lines):
-            line_of[index] = number
+            unreported[index] = (number, text)
             yield text
+        run.read_all = True
 
     async def consume(reports: AsyncIterator[SendReport]) -> None:
         async for report in reports:
             assert report.index is not None
-            if not run.report(report, line_of.pop(report.index)):
+            if not run.report(report, unreported.pop(report.index)[0]):
                 break  # leaving the block cancels what is in flight
 
     if backend == "trio":
@@ -322,7 +357,7 @@ def _run_backend(
                 await consume(reports)
 
         trio.run(on_trio)
-        return
+        return unreported
 
     from .. import asyncio_port
 
@@ -334,7 +369,8 @@ def _run_backend(
         import uvloop
 
         uvloop.run(on_asyncio())
-        return
+        return unreported
     import asyncio
 
     asyncio.run(on_asyncio())
+    return unreported
