@@ -227,39 +227,3 @@ def test_file_times_whole_commands_against_the_smallest_client() -> None:
         assert mine["trio_port"]["reference"] == "python-sendfile"
         assert mine["python-sendfile"]["reference"] is None
     assert ("nc" in config["not_installed"]) is not have_nc
-
-
-@pytest.mark.timeout(30)
-@pytest.mark.parametrize(
-    ("backend", "unwanted"),
-    [
-        ("asyncio", {"trio", "trio_sockets.trio_port", "trio_sockets.demo"}),
-        ("trio", {"trio_sockets.asyncio_port", "trio_sockets.demo"}),
-    ],
-)
-def test_send_imports_only_what_its_backend_needs(
-    backend: str, unwanted: set[str], tmp_path: Path
-) -> None:
-    # What the file scenario measures: start-up is most of a command that sends a file.
-    from trio_sockets.testing.servers import LoopbackServer
-
-    payload = tmp_path / "payload"
-    payload.write_bytes(b"x" * 1000)
-    code = (
-        "import sys\n"
-        "from trio_sockets.cli import main\n"
-        "status = main(sys.argv[1:])\n"
-        f"print(sorted(set(sys.modules) & set({sorted(unwanted)!r})), file=sys.stderr)\n"
-        "sys.exit(status)\n"
-    )
-    command = ["send", "--file", str(payload), "--backend", backend]
-    with LoopbackServer("sink") as sink:
-        done = subprocess.run(
-            [sys.executable, "-c", code, *command, sink.target],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-        assert done.returncode == 0, done.stderr
-        assert sink.wait_bytes(1000)
-    assert done.stderr.splitlines()[-1] == "[]"

@@ -10,34 +10,65 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
-import json
 import math
 import os
 import re
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from types import FrameType
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from .. import __version__
 from .._addresses import format_address
 from .._checks import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_REPLY_BYTES, DEFAULT_TIMEOUT, MAX_BYTES
-from .._hints import install_hint
 from ..testing.servers import MODES, TLS_MODES, LoopbackServer
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["build_parser", "main"]
 
+# Start-up is part of every command's time (`send` is often one short connection), so
+# what only some commands need is imported where they use it: the install hints, the
+# demo, the benchmark, json, tempfile, pathlib. tests/test_cli_startup.py keeps it so.
+
 PROG: Final = "trio-sockets"
-PLOT_HINT: Final = install_hint("plot")
-UVLOOP_HINT: Final = install_hint("uvloop")
-TLS_HINT: Final = install_hint("tls")
-_EXTRA_HINTS: Final = {"trustme": TLS_HINT}  # a demo scenario's module: its install hint
+_EXTRA_OF_MODULE: Final = {"trustme": "tls"}  # a demo scenario's module: its extra
+
+
+def install_hint(extra: str) -> str:
+    """How to install ``extra`` into this installation (see :mod:`trio_sockets._hints`)."""
+    # Imported when a hint is shown: finding it reads the installation's metadata
+    # (importlib.metadata, email, urllib: about 15 ms that no command needs otherwise).
+    from .._hints import install_hint as hint
+
+    return hint(extra)
+
+
+# A mark in a help text, written as that extra's install hint when help is shown.
+_HINT_MARK: Final = re.compile(r"<install hint: (\w+)>")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, with each ``<install hint: EXTRA>`` written as that hint."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text is None:
+            return None
+        # "%" doubled: argparse formats the help with %-style fields after this.
+        return _HINT_MARK.sub(lambda mark: install_hint(mark[1]).replace("%", "%%"), text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser with :class:`_HelpFormatter`, passed on to its subcommands."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def _fail(command: str, message: str) -> int:
@@ -51,6 +82,10 @@ def _fail(command: str, message: str) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import importlib.util
+    import json
+    from pathlib import Path
+
     from .. import demo  # the scenarios, their servers and rich: only when asked for
 
     try:
@@ -60,7 +95,8 @@ def _demo(args: argparse.Namespace) -> int:
         return _fail("demo", f"unknown scenario {exc.args[0]!r}; valid names: {valid}")
     # A scenario whose optional extra is missing is skipped, with how to install it.
     for scenario in [s for s in scenarios if s.needs and not importlib.util.find_spec(s.needs)]:
-        hint = _EXTRA_HINTS.get(scenario.needs or "", f"pip install {scenario.needs}")
+        extra = _EXTRA_OF_MODULE.get(scenario.needs or "")
+        hint = install_hint(extra) if extra else f"pip install {scenario.needs}"
         print(
             f"{PROG} demo: skipping {scenario.name}: it needs {scenario.needs}: {hint}",
             file=sys.stderr,
@@ -71,7 +107,9 @@ def _demo(args: argparse.Namespace) -> int:
     contestants = demo.CONTESTANTS_ON_UVLOOP if args.uvloop else demo.CONTESTANTS
     ports = demo.PORTS_ON_UVLOOP if args.uvloop else demo.PORTS
     if args.uvloop and importlib.util.find_spec("uvloop") is None:
-        return _fail("demo", f"--uvloop needs uvloop, which is not installed: {UVLOOP_HINT}")
+        return _fail(
+            "demo", f"--uvloop needs uvloop, which is not installed: {install_hint('uvloop')}"
+        )
     # The value as given, for messages: Path("") would be shown as ".".
     given: str | None = args.plot
     plot = None if given is None else Path(given)
@@ -87,7 +125,9 @@ def _demo(args: argparse.Namespace) -> int:
         try:
             import matplotlib  # noqa: F401 (checked before the demo runs, not after)
         except ImportError:
-            return _fail("demo", f"--plot needs matplotlib, which is not installed: {PLOT_HINT}")
+            return _fail(
+                "demo", f"--plot needs matplotlib, which is not installed: {install_hint('plot')}"
+            )
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -173,6 +213,8 @@ def _unwritable(path: Path) -> str | None:
         return f"{'the file' if path.exists() else 'its directory'} is not writable"
     # access() says yes where the file system still says no (/proc, a read-only mount
     # seen by root): create and remove a file there to be sure.
+    import tempfile
+
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".trio-sockets-plot-"):
             pass
@@ -310,7 +352,7 @@ def _add_send_many(sub: Any) -> None:
         "--backend",
         choices=("trio", "asyncio", "asyncio+uvloop"),
         default="trio",
-        help=f"which framework runs the fan-out ({UVLOOP_HINT} for uvloop) (default: trio)",
+        help="which framework runs the fan-out (<install hint: uvloop> for uvloop) (default: trio)",
     )
     many.add_argument(
         "--concurrency",
@@ -417,8 +459,12 @@ def _serve(args: argparse.Namespace) -> int:
     if args.tls:
         if args.mode not in TLS_MODES:
             return _fail("serve", f"--tls works with {', '.join(TLS_MODES)}, not {args.mode!r}")
+        import importlib.util
+
         if importlib.util.find_spec("trustme") is None:
-            return _fail("serve", f"--tls needs trustme, which is not installed: {TLS_HINT}")
+            return _fail(
+                "serve", f"--tls needs trustme, which is not installed: {install_hint('tls')}"
+            )
         tls = _ThrowawayTLS(args.host)
     try:
         server = LoopbackServer(
@@ -473,6 +519,8 @@ class _ThrowawayTLS:
     """
 
     def __init__(self, host: str) -> None:
+        import tempfile
+
         import trustme
 
         from ..testing.servers import tls_server_context
@@ -520,7 +568,7 @@ def _add_bench(subparsers: Any, wanted: bool) -> None:
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The command's parser; ``argv`` tells whether the ``bench`` parser is needed."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Connect, check, send: Trio's structured concurrency side by side "
         "with asyncio. Start with `trio-sockets demo`.",
@@ -556,13 +604,13 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     demo.add_argument(
         "--uvloop",
         action="store_true",
-        help=f"run the asyncio port on uvloop (reported as asyncio+uvloop); {UVLOOP_HINT}",
+        help="run the asyncio port on uvloop (reported as asyncio+uvloop); <install hint: uvloop>",
     )
     demo.add_argument(
         "--plot",
         metavar="FILE",
-        help=f"draw the connection attempts on a timeline, to FILE (.png or .svg); "
-        f"needs matplotlib: {PLOT_HINT}",
+        help="draw the connection attempts on a timeline, to FILE (.png or .svg); "
+        "needs matplotlib: <install hint: plot>",
     )
     demo.set_defaults(func=_demo)
 
@@ -593,7 +641,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         default="trio",
         help="which framework runs the workflow: the Trio port, the asyncio port, or the "
         "asyncio port on uvloop "
-        f"({UVLOOP_HINT}) (default: trio)",
+        "(<install hint: uvloop>) (default: trio)",
     )
     send.add_argument(
         "--timeout",
@@ -692,7 +740,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "--tls",
         action="store_true",
         help=f"speak TLS ({', '.join(TLS_MODES)}), with a certificate from a throwaway CA "
-        f"whose file is printed, for send --tls --cafile FILE; needs trustme: {TLS_HINT}",
+        f"whose file is printed, for send --tls --cafile FILE; needs trustme: <install hint: tls>",
     )
     serve.set_defaults(func=_serve)
 

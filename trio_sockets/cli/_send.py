@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
-import json
 import os
 import ssl
 import sys
@@ -54,10 +52,10 @@ def run_send(args: argparse.Namespace) -> int:
         target = Target.parse(args.target)
     except TargetError as exc:
         return _fail(f"bad TARGET: {exc}")  # the message names the target itself
-    if args.backend == "asyncio+uvloop" and importlib.util.find_spec("uvloop") is None:
-        from . import UVLOOP_HINT
+    if args.backend == "asyncio+uvloop" and _missing("uvloop"):
+        from . import install_hint
 
-        return _fail(f"--backend asyncio+uvloop needs uvloop: {UVLOOP_HINT}")
+        return _fail(f"--backend asyncio+uvloop needs uvloop: {install_hint('uvloop')}")
     if args.output is not None and (problem := _unwritable(args.output)):
         # Checked before connecting: a reply must not be lost to a bad path. The file
         # itself is written only once there is a reply: a failed send leaves it alone.
@@ -104,6 +102,12 @@ def run_send(args: argparse.Namespace) -> int:
         except BrokenPipeError:
             silence_stdout()
         return status
+
+
+def _missing(module: str) -> bool:
+    import importlib.util  # only for uvloop, which is then imported anyway
+
+    return importlib.util.find_spec(module) is None
 
 
 def _tls(args: argparse.Namespace, command: str = "send") -> bool | ssl.SSLContext:
@@ -215,6 +219,8 @@ def _emit(args: argparse.Namespace, report: SendReport) -> None:
     # With --raw, standard output holds the reply alone: the report goes to stderr.
     stream = sys.stderr if args.raw else sys.stdout
     if args.json:
+        import json  # only for --json: start-up counts in a short send
+
         data = _json(report, args.backend)
         if reply_to is not None:
             data["reply_written_to"] = reply_to

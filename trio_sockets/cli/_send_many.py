@@ -123,9 +123,9 @@ def _open_payload(
 def run_send_many(args: argparse.Namespace) -> int:
     """The ``send-many`` command, from parsed arguments; returns the exit status."""
     if args.backend == "asyncio+uvloop" and importlib.util.find_spec("uvloop") is None:
-        from . import UVLOOP_HINT
+        from . import install_hint
 
-        return _fail(f"--backend asyncio+uvloop needs uvloop: {UVLOOP_HINT}")
+        return _fail(f"--backend asyncio+uvloop needs uvloop: {install_hint('uvloop')}")
     from_stdin = args.targets == "-"
     if from_stdin and args.data is None and args.file in (None, "-"):
         return _fail(
