@@ -7,7 +7,6 @@ Most tests call ``main([...])`` in-process and read what it printed with ``capsy
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import io
 import json
@@ -18,36 +17,21 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cli_support
 import pytest
+from cli_support import BACKENDS, cli_process, needs_uvloop, refusing_target, run
 
 from trio_sockets import demo
 from trio_sockets._hints import install_hint
 from trio_sockets.cli import build_parser, main
-from trio_sockets.testing import LoopbackServer, ipv6_loopback, refusing_socket
+from trio_sockets.testing import LoopbackServer, ipv6_loopback
 from trio_sockets.testing.servers import MODES
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
-HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
-needs_uvloop = pytest.mark.skipif(not HAS_UVLOOP, reason="uvloop is not installed")
-BACKENDS = ["trio", "asyncio", pytest.param("asyncio+uvloop", marks=needs_uvloop)]
 FAST = ["all-refused", "fail-fast"]  # two scenarios that take milliseconds
-
-
-@contextlib.contextmanager
-def refusing_target() -> Iterator[str]:
-    """A loopback target that refuses: bound, never listening, held for the block."""
-    with refusing_socket() as sock:
-        yield f"127.0.0.1:{sock.getsockname()[1]}"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 # --------------------------------------------------------------------------------------
@@ -391,15 +375,6 @@ def test_send_bad_backend_choice_and_both_sources_are_bad_usage(
 # --------------------------------------------------------------------------------------
 
 
-def _start_serve(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "trio_sockets", "serve", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _first_line(proc: subprocess.Popen[str]) -> str:
     assert proc.stdout is not None
     return proc.stdout.readline().strip()
@@ -408,8 +383,7 @@ def _first_line(proc: subprocess.Popen[str]) -> str:
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_serve_echo_then_stop_cleanly(sig: signal.Signals) -> None:
-    proc = _start_serve("echo")
-    try:
+    with cli_process("serve", "echo") as proc:
         line = _first_line(proc)
         assert line.startswith("listening on 127.0.0.1:")
         port = int(line.rsplit(":", 1)[1])
@@ -419,10 +393,6 @@ def test_serve_echo_then_stop_cleanly(sig: signal.Signals) -> None:
             assert conn.recv(100) == b"ping"
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert "stopped: 1 connection, 4 bytes received" in err
@@ -432,16 +402,11 @@ def test_serve_echo_then_stop_cleanly(sig: signal.Signals) -> None:
 def test_serve_ipv6_blackhole() -> None:
     if not ipv6_loopback():
         pytest.skip("no IPv6 loopback")
-    proc = _start_serve("blackhole", "--host", "::1")
-    try:
+    with cli_process("serve", "blackhole", "--host", "::1") as proc:
         line = _first_line(proc)
         assert line.startswith("listening on [::1]:")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
 
@@ -471,7 +436,7 @@ def _console_script() -> list[str]:
     import shutil
 
     found = shutil.which("trio-sockets")
-    return [found] if found else [sys.executable, "-m", "trio_sockets"]
+    return [found] if found else cli_support.command()
 
 
 @pytest.mark.timeout(60)
@@ -487,14 +452,12 @@ def test_console_script_runs_the_demo() -> None:
 
 @pytest.mark.timeout(60)
 def test_python_dash_m_is_the_same_command() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "trio_sockets", "--help"], capture_output=True, text=True, timeout=50
-    )
+    done = subprocess.run(cli_support.command("--help"), capture_output=True, text=True, timeout=50)
     assert done.returncode == 0
     assert "demo" in done.stdout and "send" in done.stdout
     with refusing_target() as target:
         done = subprocess.run(
-            [sys.executable, "-m", "trio_sockets", "send", target, "--data", "x", "--json"],
+            cli_support.command("send", target, "--data", "x", "--json"),
             capture_output=True,
             text=True,
             timeout=50,

@@ -8,7 +8,6 @@ behaviour runs on every backend. Loopback servers only.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -20,24 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import BACKENDS, cli_process, command, refusing_target, run
 
 from trio_sockets.cli import main
 from trio_sockets.testing import LoopbackServer
 
-HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
-needs_uvloop = pytest.mark.skipif(not HAS_UVLOOP, reason="uvloop is not installed")
-BACKENDS = ["trio", "asyncio", pytest.param("asyncio+uvloop", marks=needs_uvloop)]
 MiB = 1 << 20
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def command(*argv: str) -> list[str]:
-    return [sys.executable, "-m", "trio_sockets", *argv]
 
 
 def assert_fits_80_columns(text: str) -> None:
@@ -74,23 +61,14 @@ def test_stdin_is_sent_as_it_arrives_after_connecting(backend: str) -> None:
     # (printf 'PING\r\n'; sleep ...) | trio-sockets send: PING goes out at once, while
     # standard input is still open, as netcat does it.
     with LoopbackServer("sink") as server:
-        proc = subprocess.Popen(
-            command("send", server.target, "--backend", backend, "--json"),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        try:
+        argv = ("send", server.target, "--backend", backend, "--json")
+        with cli_process(*argv, stdin=subprocess.PIPE) as proc:
             assert proc.stdin is not None
-            proc.stdin.write(b"PING\r\n")
+            proc.stdin.write("PING\r\n")
             proc.stdin.flush()
             assert server.wait_bytes(6, timeout=20), "nothing arrived while stdin was open"
             assert proc.poll() is None  # still sending: stdin is not at its end
-            out, err = proc.communicate(b"MORE\r\n", timeout=20)  # then end of file
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            out, err = proc.communicate("MORE\r\n", timeout=20)  # then end of file
         assert server.wait_bytes(12)
     assert proc.returncode == 0, err
     assert json.loads(out)["bytes_sent"] == 12
@@ -143,20 +121,11 @@ def test_an_endless_file_is_sent_until_the_deadline(
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_deadline_applies_while_stdin_is_quiet(backend: str) -> None:
     with LoopbackServer("sink") as server:
-        proc = subprocess.Popen(
-            command("send", server.target, "--backend", backend, "--timeout", "0.5"),
-            stdin=subprocess.PIPE,  # open, and nothing ever written
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
+        argv = ("send", server.target, "--backend", backend, "--timeout", "0.5")
+        # stdin: open, and nothing ever written
+        with cli_process(*argv, stdin=subprocess.PIPE) as proc:
             proc.wait(timeout=20)  # not communicate(): it would close stdin first
             out, err = proc.communicate()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
     assert proc.returncode == 1, err
     assert out.startswith("timeout:")
     assert "passed during send" in out
@@ -266,12 +235,9 @@ def test_output_to_a_bad_path_is_refused_before_connecting(
 def test_a_failed_send_leaves_the_output_file_alone(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from trio_sockets.testing import refusing_socket
-
     saved = tmp_path / "reply.bin"
     saved.write_bytes(b"the last reply")
-    with refusing_socket() as sock:
-        target = f"127.0.0.1:{sock.getsockname()[1]}"
+    with refusing_target() as target:
         status, _, _ = run(capsys, "send", target, "--data", "x", "--output", str(saved))
     assert status == 1
     assert saved.read_bytes() == b"the last reply"
@@ -404,10 +370,7 @@ def test_a_bad_timeout_is_named(capsys: pytest.CaptureFixture[str], value: str, 
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize("backend", ["trio", "asyncio"])
 def test_the_refusal_is_said_once(capsys: pytest.CaptureFixture[str], backend: str) -> None:
-    from trio_sockets.testing import refusing_socket
-
-    with refusing_socket() as sock:
-        target = f"127.0.0.1:{sock.getsockname()[1]}"
+    with refusing_target() as target:
         status, out, _ = run(capsys, "send", target, "--data", "x", "--backend", backend)
     assert status == 1
     assert out.count("ConnectionRefusedError") == 1

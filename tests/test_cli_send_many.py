@@ -8,44 +8,26 @@ subprocess, whose reader goes away early. Loopback only.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.util
 import json
 import signal
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cli_support
 import pytest
+from cli_support import BACKENDS, cli_process, refusing_target
 
 from trio_sockets.cli import main
 from trio_sockets.cli._send_many import _Run, target_lines
-from trio_sockets.testing import LoopbackServer, refusing_socket
+from trio_sockets.testing import LoopbackServer
 
 pytestmark = pytest.mark.timeout(30)
 
-HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
-BACKENDS = [
-    "trio",
-    "asyncio",
-    pytest.param(
-        "asyncio+uvloop",
-        marks=pytest.mark.skipif(not HAS_UVLOOP, reason="uvloop is not installed"),
-    ),
-]
-
-
-@contextlib.contextmanager
-def refusing_target() -> Iterator[str]:
-    with refusing_socket() as sock:
-        yield f"127.0.0.1:{sock.getsockname()[1]}"
-
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict[str, Any]], str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
+    """:func:`cli_support.run`, with standard output read as JSON lines."""
+    status, out, err = cli_support.run(capsys, *argv)
     return status, [json.loads(line) for line in out.splitlines()], err
 
 
@@ -243,10 +225,7 @@ def test_as_a_subprocess_whose_reader_goes_away(tmp_path: Path) -> None:
     with LoopbackServer("sink") as sink:
         path = tmp_path / "targets.txt"
         path.write_text(f"{sink.target}\n" * 20_000)
-        command = [sys.executable, "-m", "trio_sockets", "send-many", str(path), "--data", "x"]
-        with subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        ) as process:
+        with cli_process("send-many", str(path), "--data", "x") as process:
             assert process.stdout is not None and process.stderr is not None
             first = json.loads(process.stdout.readline())
             process.stdout.close()  # like `| head -1`
@@ -272,13 +251,8 @@ def test_ctrl_c_exits_130_without_a_traceback(tmp_path: Path, backend: str) -> N
     with LoopbackServer("hold") as hold:  # reads, never answers nor closes
         path = tmp_path / "targets.txt"
         path.write_text(f"{hold.target}\n" * 5)
-        command = [
-            sys.executable, "-m", "trio_sockets", "send-many", str(path), "--data", "x",
-            "--reply", "--timeout", "30", "--backend", backend,
-        ]  # fmt: skip
-        with subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        ) as process:
+        argv = ("send-many", str(path), "--data", "x", "--reply", "--timeout", "30")
+        with cli_process(*argv, "--backend", backend) as process:
             assert hold.wait_bytes(5)  # every workflow is waiting for its reply
             process.send_signal(signal.SIGINT)
             _, err = process.communicate(timeout=20)

@@ -9,27 +9,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
+from cli_support import cli_process, run
 
-from trio_sockets.cli import main
 from trio_sockets.testing import LoopbackServer
 from trio_sockets.testing.servers import tls_server_context
 
 BACKENDS = ["trio", "asyncio"]
 INSECURE_WARNING = "--insecure: the server's certificate and host name are NOT verified"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture
@@ -40,13 +32,7 @@ def tls_echo() -> Iterator[LoopbackServer]:
 
 @pytest.mark.timeout(30)
 def test_serve_tls_then_send_tls_cafile(capsys: pytest.CaptureFixture[str]) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trio_sockets", "serve", "echo", "--tls"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with cli_process("serve", "echo", "--tls") as proc:
         assert proc.stdout is not None
         listening = proc.stdout.readline().strip()
         assert listening.startswith("listening on 127.0.0.1:")
@@ -71,10 +57,6 @@ def test_serve_tls_then_send_tls_cafile(capsys: pytest.CaptureFixture[str]) -> N
             assert report["tls_version"] in ("TLSv1.2", "TLSv1.3")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert not os.path.exists(ca_path)  # the throwaway CA goes with the server
