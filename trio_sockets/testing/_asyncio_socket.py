@@ -22,8 +22,6 @@ from ._script import (
     LOCAL_IPV6,
     RecordedSocket,
     SocketRecord,
-    address_key,
-    family_of,
     oserror,
 )
 
@@ -205,17 +203,8 @@ class AsyncioFakeSocket(RecordedSocket, _stdlib_socket.socket):
         state = self._state
         if state.closed or self.fileno() < 0:
             raise oserror(errno.EBADF)
-        if state.address is not None:
-            raise oserror(errno.EISCONN)
-        key = address_key(address)
-        if family_of(key[0]) != self.family:
-            raise OSError(
-                errno.EAFNOSUPPORT, f"cannot connect {self.family.name} socket to {key[0]!r}"
-            )
         loop = asyncio.get_running_loop()
-        script = state.network.script_for(key)
-        state.address, state.script = tuple(address), script
-        state.connect_state, state.connect_started = "pending", loop.time()
+        script = state.start_connect(address, self.family, state.network, loop.time())
         try:
             # Woken by a timer, as a real connect is by the loop's I/O callback: a
             # cancellation in the same tick wins over both (Task.cancel semantics).
@@ -225,13 +214,7 @@ class AsyncioFakeSocket(RecordedSocket, _stdlib_socket.socket):
         except asyncio.CancelledError:
             state.connect_state, state.connect_ended = "cancelled", loop.time()
             raise
-        state.connect_ended = loop.time()
-        if script.outcome == "refuse":
-            state.connect_state = "refused"
-            raise oserror(errno.ECONNREFUSED, ConnectionRefusedError)
-        if isinstance(script.outcome, OSError):
-            state.connect_state = "failed"
-            raise script.outcome
+        state.end_connect(loop.time())
         self._wire()
         state.connect_state = "connected"
         if isinstance(script.reply, bytes):

@@ -10,6 +10,7 @@ clock; each network adds its framework's sleeps, sockets and installation.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import ipaddress
 import math
 import os
@@ -235,6 +236,46 @@ class SocketRecord:
     received: bytearray = dataclasses.field(default_factory=bytearray)
     bound: tuple[Any, ...] | None = None
     shut_wr: bool = False
+
+    def start_connect(
+        self,
+        address: tuple[Any, ...],
+        family: _stdlib_socket.AddressFamily,
+        network: ScriptedNetwork[Any],
+        now: float,
+    ) -> PeerScript:
+        """Check a ``connect()`` to ``address`` and record its start; return its script.
+
+        Raises:
+            OSError: ``EISCONN`` if connect was already called; ``EAFNOSUPPORT`` for an
+                address of the other family.
+            ValueError: ``address`` is not an ``(ip, port)`` sockaddr.
+        """
+        if self.address is not None:
+            raise oserror(errno.EISCONN)
+        key = address_key(address)
+        if family_of(key[0]) != family:
+            raise OSError(errno.EAFNOSUPPORT, f"cannot connect {family.name} socket to {key[0]!r}")
+        self.script = script = network.script_for(key)
+        self.address = tuple(address)
+        self.connect_state, self.connect_started = "pending", now
+        return script
+
+    def end_connect(self, now: float) -> None:
+        """Record the end of the scripted delay; raise a refusal or error as scripted.
+
+        Returning means the connect succeeds: the socket records ``"connected"`` once
+        its I/O reaches the peer.
+        """
+        assert self.script is not None
+        self.connect_ended = now
+        outcome = self.script.outcome
+        if outcome == "refuse":
+            self.connect_state = "refused"
+            raise oserror(errno.ECONNREFUSED, ConnectionRefusedError)
+        if isinstance(outcome, OSError):
+            self.connect_state = "failed"
+            raise outcome
 
 
 T = TypeVar("T")

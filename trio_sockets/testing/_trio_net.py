@@ -28,7 +28,6 @@ from ._script import (
     RecordedSocket,
     ScriptedNetwork,
     SocketRecord,
-    address_key,
     family_of,
     oserror,
 )
@@ -186,17 +185,8 @@ class FakeSocket(RecordedSocket, trio.socket.SocketType):
             trio.Cancelled: cancelled while connecting; the socket is then closed.
         """
         self._check_open()
-        if self.address is not None:
-            raise oserror(errno.EISCONN)
-        key = address_key(address)
-        if family_of(key[0]) != self._family:
-            raise OSError(
-                errno.EAFNOSUPPORT, f"cannot connect {self._family.name} socket to {key[0]!r}"
-            )
         record = self._record
-        script = self.network.script_for(key)
-        record.address, record.script = tuple(address), script
-        record.connect_state, record.connect_started = "pending", trio.current_time()
+        script = record.start_connect(address, self._family, self.network, trio.current_time())
         try:
             await _wait_like_io(script.delay)
             if script.outcome == "blackhole":
@@ -207,13 +197,7 @@ class FakeSocket(RecordedSocket, trio.socket.SocketType):
             self.close()
             raise
         # No checkpoint from here on: the outcome is decided in the tick the delay ends.
-        record.connect_ended = trio.current_time()
-        if script.outcome == "refuse":
-            record.connect_state = "refused"
-            raise oserror(errno.ECONNREFUSED, ConnectionRefusedError)
-        if isinstance(script.outcome, OSError):
-            record.connect_state = "failed"
-            raise script.outcome
+        record.end_connect(trio.current_time())
         record.connect_state = "connected"
         if isinstance(script.reply, bytes):
             self._inbox += script.reply
