@@ -85,6 +85,15 @@ class Outcome:
     exit_s: float | None = None
 
 
+async def _keep(fn: Callable[[], Awaitable[object]], outcome: Outcome) -> None:
+    # One call of run_all(): its result or its error goes to its own outcome, so that
+    # one failing call neither stops the others nor hides their results.
+    try:
+        outcome.value = await fn()
+    except Exception as exc:
+        outcome.error = exc
+
+
 class Backend:
     """A framework: its port module, and the framework calls that code written once needs.
 
@@ -252,16 +261,9 @@ class TrioBackend(Backend):
 
     async def run_all(self, *fns: Callable[[], Awaitable[object]]) -> list[Outcome]:
         outcomes = [Outcome() for _ in fns]
-
-        async def keep(fn: Callable[[], Awaitable[object]], outcome: Outcome) -> None:
-            try:
-                outcome.value = await fn()
-            except Exception as exc:
-                outcome.error = exc
-
         async with trio.open_nursery() as nursery:
             for fn, outcome in zip(fns, outcomes, strict=True):
-                nursery.start_soon(keep, fn, outcome)
+                nursery.start_soon(_keep, fn, outcome)
                 await trio.lowlevel.checkpoint()  # start them in order
         return outcomes
 
@@ -374,16 +376,9 @@ class AsyncioBackend(Backend):
 
     async def run_all(self, *fns: Callable[[], Awaitable[object]]) -> list[Outcome]:
         outcomes = [Outcome() for _ in fns]
-
-        async def keep(fn: Callable[[], Awaitable[object]], outcome: Outcome) -> None:
-            try:
-                outcome.value = await fn()
-            except Exception as exc:
-                outcome.error = exc
-
         async with asyncio.TaskGroup() as group:
             for fn, outcome in zip(fns, outcomes, strict=True):
-                group.create_task(keep(fn, outcome))
+                group.create_task(_keep(fn, outcome))
                 await asyncio.sleep(0)  # start them in order
         return outcomes
 
