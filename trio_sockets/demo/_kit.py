@@ -25,7 +25,7 @@ from .. import asyncio_port, trio_port
 from .._reports import Attempt, SendReport
 from ..testing import addrinfo
 from ..testing.backends import BACKENDS, AsyncioBackend, Backend, TrioBackend
-from ..testing.servers import LoopbackServer, Mode, refusing_socket
+from ..testing.servers import LoopbackServer, Mode, ipv6_loopback, refusing_socket
 
 __all__ = [
     "FD_DIRECTORIES",
@@ -342,6 +342,26 @@ class Net(contextlib.ExitStack):
         address = tuple(sock.getsockname())
         self._name(host, address[1], "refuses")
         return address
+
+    def blackhole_then_sink(self) -> tuple[list[SockAddr], LoopbackServer, bool]:
+        """A name's addresses for happy eyeballs: a blackhole first, then a sink.
+
+        The blackhole is on IPv6 where the machine has it (a broken IPv6 route, the
+        case RFC 8305 is for), else on IPv4. Returns both addresses, in that order, the
+        sink, and whether the blackhole is on IPv6.
+        """
+        v6 = ipv6_loopback()
+        hole = self.server("blackhole", "::1" if v6 else "127.0.0.1")
+        live = self.server("sink")
+        hole_addr = (hole.host, hole.port, 0, 0) if v6 else hole.address
+        return [hole_addr, live.address], live, v6
+
+    def refusing_addresses(self) -> list[SockAddr]:
+        """A name's addresses that all refuse: one on IPv6 where there is one, two on IPv4."""
+        addrs = [self.closed_port("127.0.0.1"), self.closed_port("127.0.0.1")]
+        if ipv6_loopback():
+            addrs.insert(0, (*self.closed_port("::1")[:2], 0, 0))
+        return addrs
 
     def left_behind(self, before: set[int]) -> int:
         """Sockets opened since ``before`` and still open, the servers' own excepted.

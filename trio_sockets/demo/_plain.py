@@ -22,7 +22,6 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Final, TypeVar
 
-from ..testing.servers import ipv6_loopback
 from . import threads, unstructured
 from ._kit import AsyncioKit, Net, SockAddr, fake_getaddrinfo
 from ._scenarios import (
@@ -237,12 +236,9 @@ def _target(address: tuple[Any, ...]) -> Target:
 
 
 async def happy_eyeballs(kit: Plain, net: Net) -> Result:
-    v6 = ipv6_loopback()
-    hole = net.server("blackhole", "::1" if v6 else "127.0.0.1")
-    live = net.server("sink")
-    hole_addr = (hole.host, hole.port, 0, 0) if v6 else hole.address
+    addrs, live, v6 = net.blackhole_then_sink()
     start = kit.now()
-    with kit.resolver({"dual.demo": [hole_addr, live.address]}):
+    with kit.resolver({"dual.demo": addrs}):
         result = await _one(
             kit, kit.connect_check_send(("dual.demo", live.port), PAYLOAD, HE_TIMEOUT), start
         )
@@ -264,9 +260,7 @@ async def happy_eyeballs(kit: Plain, net: Net) -> Result:
 
 
 async def all_refused(kit: Plain, net: Net) -> Result:
-    addrs = [net.closed_port("127.0.0.1"), net.closed_port("127.0.0.1")]
-    if ipv6_loopback():
-        addrs.insert(0, (*net.closed_port("::1")[:2], 0, 0))
+    addrs = net.refusing_addresses()
     start = kit.now()
     with kit.resolver({"refused.demo": addrs}):
         result = await _one(kit, kit.connect_check_send(("refused.demo", 9), PAYLOAD, 5.0), start)

@@ -15,7 +15,7 @@ from typing import Any, Final, TypeAlias
 
 from .._addresses import format_address
 from .._reports import SendReport
-from ..testing.servers import ipv6_loopback, tls_server_context
+from ..testing.servers import tls_server_context
 from ._kit import Kit, Net
 
 Result: TypeAlias = dict[str, Any]
@@ -184,12 +184,9 @@ async def tls(kit: Kit, net: Net) -> Result:
 
 
 async def happy_eyeballs(kit: Kit, net: Net) -> Result:
-    v6 = ipv6_loopback()
-    hole = net.server("blackhole", "::1" if v6 else "127.0.0.1")
-    live = net.server("sink")
-    hole_addr = (hole.host, hole.port, 0, 0) if v6 else hole.address
+    addrs, live, v6 = net.blackhole_then_sink()
     start = kit.now()
-    with kit.resolver({"dual.demo": [hole_addr, live.address]}):
+    with kit.resolver({"dual.demo": addrs}):
         report = await kit.port.connect_check_send(
             f"dual.demo:{live.port}", PAYLOAD, timeout=HE_TIMEOUT, happy_eyeballs_delay=HE_DELAY
         )
@@ -203,9 +200,7 @@ async def happy_eyeballs(kit: Kit, net: Net) -> Result:
 
 
 async def all_refused(kit: Kit, net: Net) -> Result:
-    addrs = [net.closed_port("127.0.0.1"), net.closed_port("127.0.0.1")]
-    if ipv6_loopback():
-        addrs.insert(0, (*net.closed_port("::1")[:2], 0, 0))
+    addrs = net.refusing_addresses()
     start = kit.now()
     with kit.resolver({"refused.demo": addrs}):
         report = await kit.port.connect_check_send("refused.demo:9", PAYLOAD, timeout=5.0)
