@@ -227,3 +227,22 @@ def test_file_times_whole_commands_against_the_smallest_client() -> None:
         assert mine["trio_port"]["reference"] == "python-sendfile"
         assert mine["python-sendfile"]["reference"] is None
     assert ("nc" in config["not_installed"]) is not have_nc
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(shutil.which("fincore") is None, reason="fincore (util-linux) is not installed")
+def test_the_file_is_in_the_page_cache_before_any_model_sends_it(tmp_path: Path) -> None:
+    # Otherwise the first model to send it pays for filling the page cache.
+    from trio_sockets.bench import _process
+
+    size = 8 * 2**20
+    path = _process.make_file(tmp_path, size)
+    assert path.stat().st_size == size
+    done = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == size

@@ -23,9 +23,9 @@ one (scenario, model) pair in a fresh interpreter, timed inside it around the wo
 the models are interleaved in rounds (their order rotating from round to round), so that
 a noisy neighbour slows every model alike (``scale`` and the large file run once);
 ``file`` times each command from its start to its exit instead, after one untimed run
-of each (the file in the page cache, the bytecode written). After every run, the
-bytes the sink received must equal the bytes the model says it sent, or the benchmark
-stops. The table gives the
+of each (the bytecode written; the file is read into the page cache when it is made).
+After every run, the bytes the sink received must equal the bytes the model says it
+sent, or the benchmark stops. The table gives the
 median with min and max, the cost per connection or the MiB/s, the peak RSS, and each
 model's ratio to the fastest one of its scenario.
 """
@@ -486,8 +486,8 @@ def _measure_all(
                                     )
                                 path = files[work.bulk_bytes]
                                 if model not in warmed:
-                                    # Once untimed: the file in the page cache, and the
-                                    # bytecode written, as an installed package has it.
+                                    # Once untimed, so that the bytecode is written, as
+                                    # an installed package has it.
                                     warmed.add(model)
                                     _run_command(work, model, path, sizes.child_timeout)
                                     sink.account(work.bulk_bytes)
