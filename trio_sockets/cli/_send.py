@@ -78,16 +78,7 @@ def run_send(args: argparse.Namespace) -> int:
             tls = _tls(args)
         except (OSError, ValueError) as exc:
             return _fail(f"cannot load --cafile {args.cafile!r}: {exc}")
-        options = {
-            "timeout": args.timeout,
-            "read_reply": args.reply or _implies_reply(args),
-            "max_reply_bytes": args.max_reply,
-            "half_close": args.half_close,
-            "reply_until": args.reply_until,
-            "reply_idle_timeout": args.idle_timeout,
-            "tls": tls,
-        }
-        report = _run(args.backend, target, payload, options)
+        report = _run(args.backend, target, payload, _options(args, tls))
         status = 0 if report.ok else 1
         if args.output is not None and report.reply is not None:
             try:
@@ -128,6 +119,19 @@ def _tls(args: argparse.Namespace, command: str = "send") -> bool | ssl.SSLConte
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def _options(args: argparse.Namespace, tls: bool | ssl.SSLContext) -> dict[str, Any]:
+    """The library's options for one target, from ``send``'s flags (``send-many``'s too)."""
+    return {
+        "timeout": args.timeout,
+        "read_reply": args.reply or _implies_reply(args),
+        "max_reply_bytes": args.max_reply,
+        "half_close": args.half_close,
+        "reply_until": args.reply_until,
+        "reply_idle_timeout": args.idle_timeout,
+        "tls": tls,
+    }
 
 
 def _implies_reply(args: argparse.Namespace) -> bool:

@@ -40,7 +40,7 @@ from .._addresses import format_address
 from .._errors import TargetError
 from .._reports import SendReport, bad_target_report, cancelled_report
 from .._targets import Target
-from ._send import _data, _implies_reply, _tls, silence_stdout
+from ._send import _data, _options, _tls, silence_stdout
 
 __all__ = ["MAX_PAYLOAD", "run_send_many", "target_lines"]
 
@@ -155,16 +155,7 @@ def run_send_many(args: argparse.Namespace) -> int:
             except OSError as exc:
                 return _fail(f"cannot read TARGETS_FILE {args.targets!r}: {exc.strerror or exc}")
             total = _count_targets(args.targets)
-        options = {
-            "max_concurrency": args.concurrency,
-            "timeout": args.timeout,
-            "read_reply": args.reply or _implies_reply(args),
-            "max_reply_bytes": args.max_reply,
-            "half_close": args.half_close,
-            "reply_until": args.reply_until,
-            "reply_idle_timeout": args.idle_timeout,
-            "tls": tls,
-        }
+        options = {"max_concurrency": args.concurrency, **_options(args, tls)}
         run = _Run(args, total)
         with run.progress():
             unreported = _run_backend(
