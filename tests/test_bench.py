@@ -182,6 +182,9 @@ def test_cost_compares_each_port_with_raw_code_of_its_framework() -> None:
         assert by_model[model]["reference"] == "asyncio-raw"
     for raw in ("trio.socket", "asyncio-raw"):
         assert by_model[raw]["reference"] is None
+    if "asyncio_port+uvloop" in by_model:  # uvloop installed: raw code on uvloop too
+        assert by_model["asyncio_port+uvloop"]["reference"] == "asyncio-raw+uvloop"
+        assert by_model["asyncio-raw+uvloop"]["reference"] is None
     ratio = by_model["trio_port"]["median_s"] / by_model["trio.socket"]["median_s"]
     assert by_model["trio_port"]["ratio_to_reference"] == pytest.approx(ratio)
     cpu = by_model["asyncio_port"]["cpu_s"] / by_model["asyncio-raw"]["cpu_s"]

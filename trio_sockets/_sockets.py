@@ -6,7 +6,6 @@ a close), so it is the same on Trio and asyncio, and a fix lands here once.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import select
@@ -96,10 +95,12 @@ def discard_received(sock: _Socket) -> None:
     read and before the close still turn the close into a RST.
     """
     fd = sock.fileno()
-    with contextlib.suppress(OSError):  # nothing more to read now (EAGAIN), or closed
+    try:
         for _ in range(_DISCARD_READS):
             if not os.read(fd, DEFAULT_RECEIVE_BYTES):
                 return
+    except OSError:  # nothing more to read now (EAGAIN), or closed
+        pass  # not contextlib.suppress(): it runs on every close, and costs a third more
 
 
 def close_quietly(sock: _Socket, exc: BaseException) -> None:

@@ -120,9 +120,13 @@ def _target_problem(host: object, port: object) -> str | None:
     # colon that is not an IPv6 literal's, could not be read back.
     if "[" in host or "]" in host:
         return f"host {host!r} contains '[' or ']'"
-    if ":" in host and not _is_ip(host, version=6):
-        return f"host {host!r} contains ':' but is not an IPv6 literal"
-    if not _is_ip(host):
+    if ":" in host:
+        if not _is_ip(host, version=6):
+            return f"host {host!r} contains ':' but is not an IPv6 literal"
+    else:
+        # An IPv4 literal keeps DNS's rules too (short labels, none empty), so the name
+        # is checked without telling the two apart: parsing it as an address first
+        # cost more than the rest of the target's checks.
         problem = _dns_name_problem(host)
         if problem is not None:
             return f"host {host!r} is not a valid host name: {problem}"

@@ -241,17 +241,22 @@ class Connection:  # asyncio: no stream interface to subclass; the same methods
             BusyError: another task is sending on this connection.
             ClosedError: the connection is closed.
         """
+        await self._wait_writable()  # asyncio: writable already, no checkpoint to take
+
+    async def _wait_writable(self) -> bool:
+        # The check as the workflow takes it, before it sends: True when the socket was
+        # writable already (asyncio: then it returns without yielding, as always).
         self._check_open()
         if self._sending:
             raise BusyError("another task is already sending on this connection")
         if writable_now(self.socket.fileno()):
-            return  # asyncio: writable already, and there is no checkpoint to take
-        else:
-            self._sending = True  # waiting to send is sending, for send_eof() and others
-            try:
-                await wait_writable(self._loop, self.socket)  # asyncio: see _asyncio_tools
-            finally:
-                self._sending = False
+            return True
+        self._sending = True  # waiting to send is sending, for send_eof() and others
+        try:
+            await wait_writable(self._loop, self.socket)  # asyncio: see _asyncio_tools
+        finally:
+            self._sending = False
+        return False
 
     async def wait_send_all_might_not_block(self) -> None:
         """The name Trio's stream interface gives :meth:`wait_writable`."""
@@ -890,7 +895,7 @@ async def _workflow_steps(
                 await _handshake(conn, target, options.tls, hostname)
                 report.tls_version, report.tls_cipher = conn.tls_version, conn.tls_cipher
             report.check_at = _now()
-            await conn.wait_writable()
+            await conn._wait_writable()
             report.send_at = _now()
             if options.read_reply:
                 await _read_reply(conn, data, options, report)

@@ -413,6 +413,7 @@ MODELS: Final[dict[str, Callable[[Workload, bytes], Timed]]] = {
     "asyncio-streams": _on_asyncio(asyncio_streams),
     "asyncio-raw": _on_asyncio(asyncio_raw),
     "asyncio-raw+deadline": _on_asyncio(asyncio_raw_deadline),
+    "asyncio-raw+uvloop": _on_uvloop(asyncio_raw),
     "blocking": _on_threads(blocking),
     "anyio": _on_asyncio(anyio_streams),
     "aiohappyeyeballs": _on_asyncio(aiohappyeyeballs_raw),

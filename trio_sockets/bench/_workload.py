@@ -47,13 +47,15 @@ SCENARIO_MODELS: Final[dict[str, tuple[str, ...]]] = {
     "bulk": _EVERY,
     "fan-out": _EVERY,
     # Every model with the ports' default deadline per connection; raw code is
-    # trio.socket and asyncio-raw (and aiohappyeyeballs, which is raw code too).
+    # trio.socket, asyncio-raw and asyncio-raw+uvloop (and aiohappyeyeballs, which is
+    # raw code too).
     "cost": (
         "trio_port",
         "asyncio_port",
         "asyncio_port+uvloop",
         "trio.socket",
         "asyncio-raw",
+        "asyncio-raw+uvloop",
         "trio-streams",
         "asyncio-streams",
         "anyio",
@@ -74,11 +76,16 @@ def runs_in(model: str, scenario: str) -> bool:
 def reference(scenario: str, model: str) -> str | None:
     """The model that ``model`` is compared with in ``scenario``, if any.
 
-    cost: the raw code of the same framework, with the same deadline; file: the smallest
-    Python client that sends a file (``socket.create_connection`` + ``socket.sendfile``).
+    cost: the raw code of the same framework, with the same deadline (on uvloop, raw
+    code on uvloop); file: the smallest Python client that sends a file
+    (``socket.create_connection`` + ``socket.sendfile``).
     """
     if scenario == "cost":
-        return "trio.socket" if model in _TRIO else "asyncio-raw"
+        if model in _TRIO:
+            return "trio.socket"
+        if model == "asyncio-raw+uvloop":
+            return None  # raw code itself, as trio.socket and asyncio-raw
+        return "asyncio-raw+uvloop" if model == "asyncio_port+uvloop" else "asyncio-raw"
     if scenario == "file":
         return "python-sendfile"
     return None
