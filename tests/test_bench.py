@@ -249,3 +249,41 @@ def test_the_file_is_in_the_page_cache_before_any_model_sends_it(tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) == size
+
+
+def _result(model: str, reference: str | None) -> dict[str, Any]:
+    return {
+        "scenario": "cost", "model": model, "median_s": 0.3071, "min_s": 0.2811,
+        "max_s": 0.3243, "mib_per_s": None, "per_connection_us": 102.3, "cpu_s": 0.3044,
+        "peak_rss_mib": 37.0, "ratio": 1.16, "reference": reference,
+        "ratio_to_reference": None if reference is None else 1.16,
+        "cpu_ratio_to_reference": None if reference is None else 1.15,
+        "rss_over_base_mib": None, "sink_cpu_share": 0.2,
+    }  # fmt: skip
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("width", [80, 110])
+def test_the_tables_fit_the_terminal_and_never_cut_a_model_name(
+    width: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trio_sockets.bench._report import render_table
+
+    results = [
+        _result("asyncio_port+uvloop", "asyncio-raw+uvloop"),
+        _result("asyncio-raw+uvloop", None),
+        _result("asyncio-raw+deadline", None),
+    ]
+    config = {
+        "connections": 3000, "payload_bytes": 1024, "concurrency": 200, "bulk_mib": 256,
+        "deadline": 1.0, "tls_concurrency": 100, "rounds": 7,
+    }  # fmt: skip
+    render_table(results, config, width=width)
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= width
+    for model in ("asyncio_port+uvloop", "asyncio-raw+uvloop", "asyncio-raw+deadline"):
+        assert f"│ {model} " in out  # whole, in its cell
+    assert "…" not in out
+    assert "0.307 s" in out and "102.3 us/conn" in out and "0.304 s" in out
+    assert "asyncio_port+uvloop: 1.16 x asyncio-raw+uvloop (CPU 1.15 x)" in out
+    assert ("0.281" in out and "37 MiB" in out) == (width >= 110)  # min, peak RSS

@@ -25,9 +25,10 @@ a noisy neighbour slows every model alike (``scale`` and the large file run once
 ``file`` times each command from its start to its exit instead, after one untimed run
 of each (the bytecode written; the file is read into the page cache when it is made).
 After every run, the bytes the sink received must equal the bytes the model says it
-sent, or the benchmark stops. The table gives the
-median with min and max, the cost per connection or the MiB/s, the peak RSS, and each
-model's ratio to the fastest one of its scenario.
+sent, or the benchmark stops. A table per scenario gives the median with min and max,
+the cost per connection or the MiB/s, the CPU time, the peak RSS, and each model's ratio
+to the fastest one of its scenario; a line under it compares a model with the one its
+scenario holds it against.
 """
 
 from __future__ import annotations

@@ -10,9 +10,12 @@ import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ._workload import ALL_SCENARIOS, Measurement, Workload, reference
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = ["render_table", "summarize", "write_plot"]
 
@@ -105,49 +108,42 @@ def _compare(results: list[dict[str, Any]]) -> None:
             r["base_connections"] = base["connections"]
 
 
-def render_table(results: Sequence[dict[str, Any]], config: dict[str, Any]) -> None:
-    """Print the results as a table on stdout, with a warning where a number is suspect."""
-    from rich.console import Console
-    from rich.table import Table
+def render_table(
+    results: Sequence[dict[str, Any]], config: dict[str, Any], *, width: int | None = None
+) -> None:
+    """Print the results on stdout: a table per scenario, then how each model compares.
 
-    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
-    table = Table(
-        title=(
-            f"trio-sockets bench: {config['connections']} connections of "
-            f"{config['payload_bytes']} B at concurrency {config['concurrency']}, bulk "
-            f"{config['bulk_mib']} MiB, fan-out deadline {config['deadline']:g} s; "
-            f"tls concurrency {config['tls_concurrency']}; median of {config['rounds']} "
-            "rounds (scale and the larger file: one run)"
-        ),
-        title_justify="left",
+    A terminal narrower than :data:`FULL` columns gets the short tables (model, median,
+    cost, CPU, x fastest), so that no number is cut short; ``--json`` has every column.
+    A warning follows where a number is suspect. ``width``: the terminal's, or
+    :data:`FULL` when stdout is not a terminal.
+    """
+    from rich.console import Console
+
+    if width is None and not sys.stdout.isatty():
+        width = FULL
+    console = Console(file=sys.stdout, width=width)
+    full = console.width >= FULL
+    console.print(
+        f"trio-sockets bench: {config['connections']} connections of "
+        f"{config['payload_bytes']} B at concurrency {config['concurrency']}, bulk "
+        f"{config['bulk_mib']} MiB, fan-out deadline {config['deadline']:g} s; "
+        f"tls concurrency {config['tls_concurrency']}; median of {config['rounds']} "
+        "rounds (scale and the larger file: one run)",
+        style="italic",
+        highlight=False,
     )
-    columns = ("scenario", "model", "median", "min", "max", "cost", "CPU", "peak RSS", "x fastest")
-    for name in (*columns, "compared with"):
-        table.add_column(name, justify="right" if name in columns[2:] else "left")
-    previous = None
-    for r in results:
-        label = _label(r)
-        if previous is not None and label != previous:
-            table.add_section()
-        cost = (
-            f"{r['mib_per_s']:,.0f} MiB/s"
-            if r["mib_per_s"] is not None
-            else f"{r['per_connection_us']:,.1f} us/conn"
+    for label, group in _by_label(results):
+        console.print(_table(group, label, full=full))
+        for r in group:
+            compared = _compared(r)
+            if compared:
+                console.print(f"  {r['model']}: {compared}", highlight=False)
+    if not full:
+        console.print(
+            f"(min, max and peak RSS: in a terminal of {FULL} columns or more, or with --json)",
+            highlight=False,
         )
-        table.add_row(
-            label if label != previous else "",
-            r["model"],
-            f"{r['median_s']:.3f} s",
-            f"{r['min_s']:.3f}",
-            f"{r['max_s']:.3f}",
-            cost,
-            f"{r['cpu_s']:.3f} s",
-            f"{r['peak_rss_mib']:.0f} MiB",
-            f"{r['ratio']:.2f}",
-            _compared(r),
-        )
-        previous = label
-    console.print(table)
     busy = [r for r in results if r["sink_cpu_share"] > 0.8]
     for r in busy:
         console.print(
@@ -155,6 +151,47 @@ def render_table(results: Sequence[dict[str, Any]], config: dict[str, Any]) -> N
             f"{r['scenario']}: it may have set the pace",
             highlight=False,
         )
+
+
+# Columns from which the tables have every column.
+FULL: Final = 110
+
+
+def _table(group: Sequence[dict[str, Any]], label: str, *, full: bool) -> Table:
+    from rich.table import Table
+
+    table = Table(title=label, title_justify="left", title_style="bold")
+    names = ("median", "min", "max", "cost", "CPU", "peak RSS", "x fastest")
+    shown = names if full else ("median", "cost", "CPU", "x fastest")
+    # Nothing wraps or is cut short: "asyncio-raw+..." would name two models.
+    table.add_column("model", no_wrap=True)
+    for name in shown:
+        table.add_column(name, justify="right", no_wrap=True)
+    for r in group:
+        cells = {
+            "median": f"{r['median_s']:.3f} s",
+            "min": f"{r['min_s']:.3f}",
+            "max": f"{r['max_s']:.3f}",
+            "cost": _cost(r),
+            "CPU": f"{r['cpu_s']:.3f} s",
+            "peak RSS": f"{r['peak_rss_mib']:.0f} MiB",
+            "x fastest": f"{r['ratio']:.2f}",
+        }
+        table.add_row(r["model"], *(cells[name] for name in shown))
+    return table
+
+
+def _by_label(results: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault(_label(r), []).append(r)
+    return list(groups.items())
+
+
+def _cost(r: dict[str, Any]) -> str:
+    if r["mib_per_s"] is not None:
+        return f"{r['mib_per_s']:,.0f} MiB/s"
+    return f"{r['per_connection_us']:,.1f} us/conn"
 
 
 def _label(r: dict[str, Any]) -> str:
