@@ -34,11 +34,12 @@ NOT_FOR_SEND = {
     "trio_sockets.bench",
 }
 # Each backend imports its own framework and port, nothing of the other. tempfile and
-# pathlib come with Trio, not with asyncio: on asyncio they would be ours.
+# pathlib come with Trio, not with asyncio: on asyncio they would be ours. uvloop is
+# imported to see whether it is there, not looked up with importlib.util.
 NOT_ON_BACKEND = {
     "trio": {"asyncio", "uvloop", "trio_sockets.asyncio_port"},
     "asyncio": {"trio", "uvloop", "trio_sockets.trio_port", "tempfile", "pathlib"},
-    "asyncio+uvloop": {"trio", "trio_sockets.trio_port", "tempfile", "pathlib"},
+    "asyncio+uvloop": {"trio", "trio_sockets.trio_port", "tempfile", "pathlib", "importlib.util"},
 }
 BACKENDS = [
     "trio",

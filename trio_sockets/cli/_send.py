@@ -96,9 +96,13 @@ def run_send(args: argparse.Namespace) -> int:
 
 
 def _missing(module: str) -> bool:
-    import importlib.util  # only for uvloop, which is then imported anyway
-
-    return importlib.util.find_spec(module) is None
+    # Imported, not looked up with importlib.util.find_spec: the backend imports it
+    # next anyway, and importlib.util would be one more module to start.
+    try:
+        __import__(module)
+    except ImportError:
+        return True
+    return False
 
 
 def _tls(args: argparse.Namespace, command: str = "send") -> bool | ssl.SSLContext:
