@@ -22,7 +22,7 @@ from trio_sockets.testing import LoopbackServer
 
 # Never on the send path: the install hints read the installation's metadata
 # (importlib.metadata, which imports email and more), json is for --json only, and the
-# demo, the benchmark and rich are other commands'.
+# demo, the benchmark, the loopback servers and rich are other commands'.
 NOT_FOR_SEND = {
     "importlib.metadata",
     "email",
@@ -32,6 +32,7 @@ NOT_FOR_SEND = {
     "trio_sockets._hints",
     "trio_sockets.demo",
     "trio_sockets.bench",
+    "trio_sockets.testing",
 }
 # Each backend imports its own framework and port, nothing of the other. tempfile and
 # pathlib come with Trio, not with asyncio: on asyncio they would be ours. uvloop is

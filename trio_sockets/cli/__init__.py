@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 from .. import __version__
 from .._addresses import format_address
 from .._checks import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_REPLY_BYTES, DEFAULT_TIMEOUT, MAX_BYTES
-from ..testing.servers import MODES, TLS_MODES, LoopbackServer
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -449,7 +448,34 @@ def _size_text(count: int) -> str:
     return _count(count, "byte")
 
 
+def _add_serve(subparsers: Any) -> None:
+    from ..testing.servers import MODES, TLS_MODES
+
+    serve = subparsers.add_parser(
+        "serve",
+        help=f"run a loopback test server ({', '.join(MODES)})",
+        description="Run a test server until Ctrl+C or SIGTERM. Its first line of output "
+        "is 'listening on HOST:PORT'.",
+    )
+    serve.add_argument("mode", choices=MODES, metavar="MODE", help=f"one of {', '.join(MODES)}")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback)"
+    )
+    serve.add_argument(
+        "--port", type=_port_number, default=0, help="port to bind (default: 0, any free port)"
+    )
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        help=f"speak TLS ({', '.join(TLS_MODES)}), with a certificate from a throwaway CA "
+        f"whose file is printed, for send --tls --cafile FILE; needs trustme: <install hint: tls>",
+    )
+    serve.set_defaults(func=_serve)
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from ..testing.servers import TLS_MODES, LoopbackServer
+
     if not args.host.strip():
         return _fail(
             "serve",
@@ -567,7 +593,7 @@ def _add_bench(subparsers: Any, wanted: bool) -> None:
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
-    """The command's parser; ``argv`` tells whether the ``bench`` parser is needed."""
+    """The command's parser; ``argv`` tells which subcommands' parsers are built in full."""
     parser = _Parser(
         prog=PROG,
         description="Connect, check, send: Trio's structured concurrency side by side "
@@ -723,26 +749,12 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     send.set_defaults(func=_send_command)
     _add_send_many(sub)
 
-    serve = sub.add_parser(
-        "serve",
-        help=f"run a loopback test server ({', '.join(MODES)})",
-        description="Run a test server until Ctrl+C or SIGTERM. Its first line of output "
-        "is 'listening on HOST:PORT'.",
-    )
-    serve.add_argument("mode", choices=MODES, metavar="MODE", help=f"one of {', '.join(MODES)}")
-    serve.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback)"
-    )
-    serve.add_argument(
-        "--port", type=_port_number, default=0, help="port to bind (default: 0, any free port)"
-    )
-    serve.add_argument(
-        "--tls",
-        action="store_true",
-        help=f"speak TLS ({', '.join(TLS_MODES)}), with a certificate from a throwaway CA "
-        f"whose file is printed, for send --tls --cafile FILE; needs trustme: <install hint: tls>",
-    )
-    serve.set_defaults(func=_serve)
+    if commands[:1] in (["send"], ["send-many"]):
+        # The modes come from the loopback servers' module: not imported for a send,
+        # which waits for its start-up. Only the name is needed, to tell the commands apart.
+        sub.add_parser("serve", help="run a loopback test server")
+    else:
+        _add_serve(sub)
 
     _add_bench(sub, wanted=bool(commands) and commands[0] == "bench")
     return parser
