@@ -66,8 +66,8 @@ def make_file(directory: Path, size: int) -> Path:
         f.truncate(size)
     # Read through once here, so that no model pays for it: the first read of a new file
     # fills the page cache, and inside sendfile() that is billed to whichever command
-    # sends it first. For 1 GiB it took 0.2 to 2.5 s of system time, varying from file
-    # to file (measured 1 December 2026), while the same command took 0.6 s on the next.
+    # sends it first. For 1 GiB that took 0.2 to 2.5 s, most of it system time, varying
+    # from file to file (measured 1 December 2026); a send from the page cache, 0.6 s.
     with path.open("rb") as f:
         while f.read(1 << 20):
             pass
