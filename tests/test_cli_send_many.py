@@ -16,10 +16,14 @@ from typing import Any
 
 import cli_support
 import pytest
+import trio
 from cli_support import BACKENDS, cli_process, refusing_target
 
+from trio_sockets import asyncio_port, trio_port
+from trio_sockets._reports import SendReport
+from trio_sockets._targets import Target
 from trio_sockets.cli import main
-from trio_sockets.cli._send_many import _Run, target_lines
+from trio_sockets.cli._send_many import _consume, _Run, target_lines
 from trio_sockets.testing import LoopbackServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -258,3 +262,43 @@ def test_ctrl_c_exits_130_without_a_traceback(tmp_path: Path, backend: str) -> N
             _, err = process.communicate(timeout=20)
     assert process.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
+
+
+class _StoppedStream:
+    """A fan-out's reports: one failure, then reports already ended and buffered."""
+
+    def __init__(self, first: SendReport, buffered: list[SendReport]) -> None:
+        self.first, self.buffered = first, buffered
+
+    def __aiter__(self) -> _StoppedStream:
+        return self
+
+    async def __anext__(self) -> SendReport:
+        if self.first is None:
+            raise AssertionError("read on after the run stopped")
+        first, self.first = self.first, None  # type: ignore[assignment]
+        return first
+
+    def taken_late(self) -> list[SendReport]:
+        late, self.buffered = self.buffered, []
+        return late
+
+
+def test_fail_fast_shows_reports_that_ended_before_the_stop_as_they_ended(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A workflow that ended while the failure was being taken waits in the fan-out's
+    # buffer: its bytes went out, so its line says ok, not cancelled.
+    target = Target.parse("127.0.0.1:9")
+    failed = SendReport(target=target, status="error", error="refused", index=0)
+    ended = SendReport(target=target, status="ok", bytes_sent=1, index=1)
+    run = _Run(argparse.Namespace(jsonl=True, fail_fast=True), total=None)
+    unreported = {0: (1, "127.0.0.1:9"), 1: (2, "127.0.0.1:9"), 2: (3, "127.0.0.1:9")}
+    trio.run(_consume, _StoppedStream(failed, [ended]), run, unreported)
+    out, _ = capsys.readouterr()
+    reports = [json.loads(line) for line in out.splitlines()]
+    assert [(r["line"], r["status"]) for r in reports] == [(1, "error"), (2, "ok")]
+    assert unreported == {2: (3, "127.0.0.1:9")}  # still in flight: reported cancelled
+    assert run.stopped_early
+    for port in (trio_port, asyncio_port):  # what the CLI asks of each port's stream
+        assert callable(port._ReportStream.taken_late)

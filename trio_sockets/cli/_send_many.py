@@ -14,8 +14,8 @@ terminal) with the rate, the counts and, for a regular file, an ETA; and a summa
 at the end.
 
 With ``--fail-fast`` the first report that is not ok stops the run; every target
-read by then still gets its line: those in flight are reported ``cancelled``, and the
-lines after them are not read. So the summary counts the targets read.
+read by then still gets its line: those that had ended with their own status, those
+in flight ``cancelled``; the lines after them are not read. So the summary counts the targets read.
 
 Exit status: 0 when every target was ok, 1 when any was not, 2 for bad usage
 (checked before any I/O), 130 on Ctrl+C. A reader of standard output that goes away
@@ -34,7 +34,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import IO, Any, BinaryIO, Final
+from typing import IO, Any, BinaryIO, Final, Protocol, cast
 
 from .._addresses import format_address
 from .._errors import TargetError
@@ -310,6 +310,26 @@ class _Run:
         print(text, file=sys.stderr)
 
 
+class _Buffered(Protocol):
+    # What both ports' stream_to_many yields has, beyond the async iterator.
+    def taken_late(self) -> list[SendReport]: ...
+
+
+async def _consume(
+    reports: AsyncIterator[SendReport], run: _Run, unreported: dict[int, tuple[int, str]]
+) -> None:
+    """Show each report as it comes, until the end or until the run must stop."""
+    async for report in reports:
+        assert report.index is not None
+        if not run.report(report, unreported.pop(report.index)[0]):
+            # Reports that ended before the stop and wait in the fan-out's buffer are
+            # shown as they ended, not as cancelled: their bytes went out.
+            for late in cast(_Buffered, reports).taken_late():
+                assert late.index is not None
+                run.report(late, unreported.pop(late.index)[0])
+            break  # leaving the block cancels what is in flight
+
+
 def _run_backend(
     backend: str,
     run: _Run,
@@ -332,12 +352,6 @@ def _run_backend(
             yield text
         run.read_all = True
 
-    async def consume(reports: AsyncIterator[SendReport]) -> None:
-        async for report in reports:
-            assert report.index is not None
-            if not run.report(report, unreported.pop(report.index)[0]):
-                break  # leaving the block cancels what is in flight
-
     if backend == "trio":
         import trio
 
@@ -345,7 +359,7 @@ def _run_backend(
 
         async def on_trio() -> None:
             async with trio_port.stream_to_many(targets(), payload, **options) as reports:
-                await consume(reports)
+                await _consume(reports, run, unreported)
 
         trio.run(on_trio)
         return unreported
@@ -354,7 +368,7 @@ def _run_backend(
 
     async def on_asyncio() -> None:
         async with asyncio_port.stream_to_many(targets(), payload, **options) as reports:
-            await consume(reports)
+            await _consume(reports, run, unreported)
 
     if backend == "asyncio+uvloop":
         import uvloop
