@@ -113,6 +113,7 @@ def test_fail_fast_stops_at_the_first_failure_and_every_target_read_has_its_line
     summary = f"send-many: {len(reports)} targets (1 error, {len(reports) - 1} cancelled)"
     assert summary in err
     assert "--fail-fast stopped the run after the first failure, before the rest" in err
+    assert max(len(line) for line in err.splitlines()) <= 80
 
 
 def test_fail_fast_gives_a_line_that_is_not_a_target_its_error_not_cancelled(

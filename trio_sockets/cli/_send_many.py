@@ -301,12 +301,14 @@ class _Run:
         text = f"send-many: {targets} ({counts or 'none'}) in {elapsed:.2f} s"
         if self.done:
             text += f", {rate:,.0f}/s"
+        # The reason it stopped early on a line of its own: one line of 80 columns
+        # holds the counts, not both.
         if self.stopped_early:
-            text += "; --fail-fast stopped the run after the first failure"
+            text += "\n--fail-fast stopped the run after the first failure"
             if not self.read_all:
-                text += ", before the rest of the targets were read"
+                text += ", before the rest of\nthe targets were read"
         if self.reader_gone:
-            text += "; standard output was closed, so the rest were not sent"
+            text += "\nstandard output was closed, so the rest were not sent"
         print(text, file=sys.stderr)
 
 
