@@ -61,7 +61,8 @@ def test_quick_json_shape_and_bytes() -> None:
     # No progress display without a terminal; the smoke-run note goes to stderr, so that
     # stdout stays one JSON document.
     assert done.stderr.splitlines() == [
-        "--quick is a smoke run (1 round, small sizes): the numbers are noisy, not for comparisons"
+        "--quick is a smoke run (1 round, small sizes):",
+        "the numbers are noisy, not for comparisons",
     ]
     output: dict[str, Any] = json.loads(done.stdout)
     results = output["results"]
