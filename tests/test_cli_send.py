@@ -11,6 +11,8 @@ import contextlib
 import io
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -527,3 +529,29 @@ def test_a_bad_idle_timeout_is_named(capsys: pytest.CaptureFixture[str], value: 
     assert status == 2
     assert "argument --idle-timeout" in err
     assert repr(value) in err
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_during_a_file_send_says_how_many_bytes_went_out(
+    tmp_path: Path, backend: str
+) -> None:
+    # A slow reader holds the send back; Ctrl+C comes once bytes are arriving. The count
+    # printed is what the kernel took, so the reader gets exactly that many in the end.
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as file:
+        file.truncate(2**30)  # sparse: a GiB of zeros that takes no disk
+    with LoopbackServer("slow") as slow:
+        argv = ("send", slow.target, "--file", str(big), "--backend", backend)
+        with cli_process(*argv) as process:
+            assert slow.wait_bytes(100_000)
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=20)
+        assert process.returncode == 130, err
+        assert "Traceback" not in err
+        found = re.search(r"send: ([\d,]+) bytes of '.*big\.bin' sent before Ctrl\+C", err)
+        assert found, err
+        sent = int(found[1].replace(",", ""))
+        assert 100_000 <= sent < 2**30
+        assert slow.wait_bytes(sent), (slow.bytes_received, sent)  # no fewer arrived...
+        assert slow.bytes_received == sent  # ...and no more

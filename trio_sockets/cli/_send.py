@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import ssl
 import sys
@@ -78,7 +79,20 @@ def run_send(args: argparse.Namespace) -> int:
             tls = _tls(args)
         except (OSError, ValueError) as exc:
             return _fail(f"cannot load --cafile {args.cafile!r}: {exc}")
-        report = _run(args.backend, target, payload, _options(args, tls))
+        # A file's position tells how much of it went out: the workflow leaves it just
+        # past the last byte the kernel took, also when Ctrl+C cuts the send short.
+        start = payload.tell() if isinstance(payload, io.IOBase) and payload.seekable() else None
+        try:
+            report = _run(args.backend, target, payload, _options(args, tls))
+        except KeyboardInterrupt:
+            if start is not None:
+                assert isinstance(payload, io.IOBase)
+                sent = payload.tell() - start
+                noun = "byte" if sent == 1 else "bytes"
+                print(
+                    f"{PROG}: {sent:,} {noun} of {args.file!r} sent before Ctrl+C", file=sys.stderr
+                )
+            raise
         status = 0 if report.ok else 1
         if args.output is not None and report.reply is not None:
             try:
