@@ -8,6 +8,7 @@ subprocess, whose reader goes away early. Loopback only.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import signal
 import sys
@@ -20,10 +21,10 @@ import trio
 from cli_support import BACKENDS, cli_process, refusing_target
 
 from trio_sockets import asyncio_port, trio_port
-from trio_sockets._reports import SendReport
+from trio_sockets._reports import ReportBuilder, SendReport
 from trio_sockets._targets import Target
 from trio_sockets.cli import main
-from trio_sockets.cli._send_many import _consume, _Run, target_lines
+from trio_sockets.cli._send_many import _consume, _Run, _show_late, target_lines
 from trio_sockets.testing import LoopbackServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -295,7 +296,9 @@ def test_fail_fast_shows_reports_that_ended_before_the_stop_as_they_ended(
     ended = SendReport(target=target, status="ok", bytes_sent=1, index=1)
     run = _Run(argparse.Namespace(jsonl=True, fail_fast=True), total=None)
     unreported = {0: (1, "127.0.0.1:9"), 1: (2, "127.0.0.1:9"), 2: (3, "127.0.0.1:9")}
-    trio.run(_consume, _StoppedStream(failed, [ended]), run, unreported)
+    stream = _StoppedStream(failed, [ended])
+    trio.run(_consume, stream, run, unreported)
+    _show_late(stream, run, unreported)  # once the fan-out's block has exited
     out, _ = capsys.readouterr()
     reports = [json.loads(line) for line in out.splitlines()]
     assert [(r["line"], r["status"]) for r in reports] == [(1, "error"), (2, "ok")]
@@ -303,3 +306,57 @@ def test_fail_fast_shows_reports_that_ended_before_the_stop_as_they_ended(
     assert run.stopped_early
     for port in (trio_port, asyncio_port):  # what the CLI asks of each port's stream
         assert callable(port._ReportStream.taken_late)
+
+
+class _GoneStdout:
+    """A standard output whose reader went away."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_closed_stdout_takes_no_late_reports_and_is_no_fail_fast_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nobody reads the reports any more: a report that ended meanwhile must not count,
+    # nor turn the stop into a --fail-fast one, nor change the status.
+    target = Target.parse("127.0.0.1:9")
+    shown = SendReport(target=target, status="ok", bytes_sent=1, index=0)
+    late = SendReport(target=target, status="error", error="refused", index=1)
+    monkeypatch.setattr(sys, "stdout", _GoneStdout())
+    monkeypatch.setattr("trio_sockets.cli._send_many.silence_stdout", lambda: None)
+    run = _Run(argparse.Namespace(jsonl=True, fail_fast=True), total=None)
+    unreported = {0: (1, "127.0.0.1:9"), 1: (2, "127.0.0.1:9")}
+    stream = _StoppedStream(shown, [late])
+    trio.run(_consume, stream, run, unreported)
+    _show_late(stream, run, unreported)
+    assert run.reader_gone and not run.stopped_early
+    assert run.counts == {"ok": 1} and run.status == 0
+    assert stream.buffered == [late]  # not taken
+
+
+@pytest.mark.parametrize("port", [trio_port, asyncio_port], ids=["trio", "asyncio"])
+def test_taken_late_has_the_buffered_reports_and_those_whose_hand_over_was_cut(
+    port: Any,
+) -> None:
+    # A workflow that ended while the fan-out was stopping could not hand its report
+    # over: it is in the fan-out's `running`, beside the ones still running.
+    target = Target.parse("127.0.0.1:9")
+    buffered = SendReport(target=target, status="ok", index=0)
+    ended = SendReport(target=target, status="ok", index=1)
+    running: dict[int, Any] = {1: ended, 2: ReportBuilder(target, 0.0, 2)}
+
+    def late() -> list[SendReport]:
+        if port is trio_port:
+            send, receive = trio.open_memory_channel[SendReport](4)
+            send.send_nowait(buffered)
+            return trio_port._ReportStream(receive, running).taken_late()
+        queue: asyncio.Queue[SendReport | None] = asyncio.Queue()
+        queue.put_nowait(buffered)
+        queue.put_nowait(None)  # the end of the stream is no report
+        return asyncio_port._ReportStream(queue, running).taken_late()
+
+    assert late() == [buffered, ended]

@@ -10,6 +10,7 @@ import errno
 import socket
 import ssl
 import struct
+from typing import Any
 
 import pytest
 import trio
@@ -161,3 +162,29 @@ async def test_send_eof_on_a_reset_connection_is_a_broken_resource_error() -> No
         with pytest.raises(trio.BrokenResourceError) as caught:
             await ours.send_eof()
         assert isinstance(caught.value, OSError)
+
+
+async def test_the_workflows_check_lets_a_pending_cancellation_raise_before_a_file_goes_out(
+    tmp_path: Any,
+) -> None:
+    # The check takes no schedule point when the socket is writable (the send after it
+    # has one), but a cancellation already pending must still raise there: a file's
+    # os.sendfile() would look only after its first chunk, megabytes later.
+    from trio_sockets._checks import check_payload_or_file
+
+    path = tmp_path / "payload.bin"
+    path.write_bytes(b"x" * (8 << 20))
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        conn = await trio_port.open_connection("127.0.0.1", listener.getsockname()[1])
+        peer, _ = listener.accept()
+        with peer, open(path, "rb") as file:
+            payload = check_payload_or_file(file)
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await conn._wait_writable()
+                await conn._send_file(payload)  # type: ignore[arg-type]
+            assert scope.cancelled_caught
+            assert conn.bytes_sent == 0
+            await conn.aclose()

@@ -131,7 +131,7 @@ async def test_reports_already_buffered_are_taken_without_a_schedule_point() -> 
     send, receive = trio.open_memory_channel[Any](3)
     for number in range(3):
         send.send_nowait(number)
-    stream = _ReportStream(receive)
+    stream = _ReportStream(receive, {})
     other_ran = False
 
     async def other() -> None:

@@ -1108,10 +1108,15 @@ class _ReportStream:
     # asyncio: a Queue has no end of stream before 3.13 (Queue.shutdown), so the feeder
     # puts None after the last report, and the fan-out marks the stream finished when
     # it stops early (where Trio's channel is closed): no read can wait forever then.
-    __slots__ = ("_ended", "_queue", "finished")
+    __slots__ = ("_ended", "_queue", "_running", "finished")
 
-    def __init__(self, queue: asyncio.Queue[SendReport | None]) -> None:
+    def __init__(
+        self,
+        queue: asyncio.Queue[SendReport | None],
+        running: dict[int, ReportBuilder | SendReport],
+    ) -> None:
         self._queue = queue
+        self._running = running
         self._ended = False  # asyncio: the stream keeps its own end (see above)
         self.finished = False
 
@@ -1129,7 +1134,11 @@ class _ReportStream:
         return report
 
     def taken_late(self) -> list[SendReport]:
-        """Reports finished and buffered, but not taken when the fan-out stopped."""
+        """Reports that ended but were not taken when the fan-out stopped.
+
+        Those waiting in the buffer, then those whose hand-over the stop cut short.
+        Complete once the fan-out's block has exited.
+        """
         late = []
         # asyncio: QueueEmpty ends it (Trio: WouldBlock, or EndOfChannel once closed).
         with contextlib.suppress(asyncio.QueueEmpty):
@@ -1137,6 +1146,7 @@ class _ReportStream:
                 report = self._queue.get_nowait()
                 if report is not None:  # asyncio: the None that ends it is no report
                     late.append(report)
+        late += [entry for entry in self._running.values() if isinstance(entry, SendReport)]
         return late
 
 
@@ -1242,7 +1252,7 @@ async def _fan_out(
     body_error: BaseException | None = None
     # asyncio: no scope to cancel; the group is stopped from inside (_stop), and
     # except* below unwraps what Trio's _bare_cancelled() does.
-    stream = _ReportStream(queue)
+    stream = _ReportStream(queue, running)
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(feed())
@@ -1343,9 +1353,6 @@ async def send_to_many(
             deliver(report)
     if running or None in reports:  # fail_fast stopped the fan-out
         for report in stream.taken_late():
-            deliver(report)
-        ended = [entry for entry in running.values() if isinstance(entry, SendReport)]
-        for report in ended:
             deliver(report)
         for builder in running.values():
             if isinstance(builder, ReportBuilder):

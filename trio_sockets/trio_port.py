@@ -282,13 +282,16 @@ class Connection(trio.abc.HalfCloseableStream):
 
     async def _wait_writable(self) -> bool:
         # The check as the workflow takes it, before it sends: True when the socket was
-        # writable already (trio: then without a checkpoint; the send that follows is
-        # one, and a second made the run loop turn once more per target, about 5 % of
-        # the instructions of a short workflow, counted with callgrind).
+        # writable already (trio: then a pending cancellation still raises here, but
+        # without a schedule point: the send that follows has one, and a second made
+        # the run loop turn once more per target, about 5 % of the instructions of a
+        # short workflow, counted with callgrind. Not leaving the cancellation to the
+        # send: a file's os.sendfile() looks only after its first chunk).
         self._check_open()
         if self._sending:
             raise BusyError("another task is already sending on this connection")
         if writable_now(self.socket.fileno()):
+            await trio.lowlevel.checkpoint_if_cancelled()  # trio: see above
             return True
         self._sending = True  # waiting to send is sending, for send_eof() and others
         try:
@@ -883,7 +886,7 @@ async def _workflow_steps(
                 await _handshake(conn, target, options.tls, hostname)
                 report.tls_version, report.tls_cipher = conn.tls_version, conn.tls_cipher
             report.check_at = _now()
-            await conn._wait_writable()  # trio: the send that follows is the checkpoint
+            await conn._wait_writable()  # trio: the send that follows is the schedule point
             report.send_at = _now()
             if options.read_reply:
                 await _read_reply(conn, data, options, report)
@@ -1070,10 +1073,15 @@ def stream_to_many(
 class _ReportStream:
     """What ``stream_to_many`` yields: the reports, as an async iterator."""
 
-    __slots__ = ("_receive",)
+    __slots__ = ("_receive", "_running")
 
-    def __init__(self, receive: trio.MemoryReceiveChannel[SendReport]) -> None:
-        self._receive = receive
+    def __init__(
+        self,
+        receive: trio.MemoryReceiveChannel[SendReport],  # trio: a channel, closed at the end
+        running: dict[int, ReportBuilder | SendReport],
+    ) -> None:
+        self._receive = receive  # trio: the channel's receiving end
+        self._running = running
 
     def __aiter__(self) -> _ReportStream:
         return self
@@ -1098,11 +1106,16 @@ class _ReportStream:
             raise StopAsyncIteration from None
 
     def taken_late(self) -> list[SendReport]:
-        """Reports finished and buffered, but not taken when the fan-out stopped."""
+        """Reports that ended but were not taken when the fan-out stopped.
+
+        Those waiting in the buffer, then those whose hand-over the stop cut short.
+        Complete once the fan-out's block has exited.
+        """
         late = []
         with contextlib.suppress(trio.WouldBlock, trio.EndOfChannel):
             while True:
                 late.append(self._receive.receive_nowait())
+        late += [entry for entry in self._running.values() if isinstance(entry, SendReport)]
         return late
 
 
@@ -1193,7 +1206,7 @@ async def _fan_out(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(feed)
             try:
-                yield _ReportStream(receive)
+                yield _ReportStream(receive, running)
             except (trio.Cancelled, GeneratorExit):
                 raise  # from outside, or from `stop`: the scopes above sort it out
             except BaseException as exc:
@@ -1274,9 +1287,6 @@ async def send_to_many(
             deliver(report)
     if running or None in reports:  # fail_fast stopped the fan-out
         for report in stream.taken_late():
-            deliver(report)
-        ended = [entry for entry in running.values() if isinstance(entry, SendReport)]
-        for report in ended:
             deliver(report)
         for builder in running.values():
             if isinstance(builder, ReportBuilder):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import stat
@@ -40,7 +39,7 @@ from .._addresses import format_address
 from .._errors import TargetError
 from .._reports import SendReport, bad_target_report, cancelled_report
 from .._targets import Target
-from ._send import _data, _options, _tls, silence_stdout
+from ._send import _data, _missing, _options, _tls, silence_stdout
 
 __all__ = ["MAX_PAYLOAD", "run_send_many", "target_lines"]
 
@@ -122,7 +121,7 @@ def _open_payload(
 
 def run_send_many(args: argparse.Namespace) -> int:
     """The ``send-many`` command, from parsed arguments; returns the exit status."""
-    if args.backend == "asyncio+uvloop" and importlib.util.find_spec("uvloop") is None:
+    if args.backend == "asyncio+uvloop" and _missing("uvloop"):
         from . import install_hint
 
         return _fail(f"--backend asyncio+uvloop needs uvloop: {install_hint('uvloop')}")
@@ -161,7 +160,7 @@ def run_send_many(args: argparse.Namespace) -> int:
             unreported = _run_backend(
                 args.backend, run, target_lines(iter(source)), payload, options
             )
-            if run.stopped_early:
+            if run.stopped_early and not run.reader_gone:
                 run.cancelled(unreported.items())
         run.summary()
         return run.status
@@ -324,12 +323,24 @@ async def _consume(
     async for report in reports:
         assert report.index is not None
         if not run.report(report, unreported.pop(report.index)[0]):
-            # Reports that ended before the stop and wait in the fan-out's buffer are
-            # shown as they ended, not as cancelled: their bytes went out.
-            for late in cast(_Buffered, reports).taken_late():
-                assert late.index is not None
-                run.report(late, unreported.pop(late.index)[0])
             break  # leaving the block cancels what is in flight
+
+
+def _show_late(
+    reports: AsyncIterator[SendReport], run: _Run, unreported: dict[int, tuple[int, str]]
+) -> None:
+    """After a --fail-fast stop, once the fan-out has exited: the reports that ended.
+
+    Those waiting in the fan-out's buffer, and those whose workflow ended while the
+    fan-out was stopping, are shown as they ended, not as cancelled: their bytes went
+    out. Not when standard output went away: nobody reads them, and they must not
+    change the status of what was shown.
+    """
+    if not run.stopped_early or run.reader_gone:
+        return
+    for late in cast(_Buffered, reports).taken_late():
+        assert late.index is not None
+        run.report(late, unreported.pop(late.index)[0])
 
 
 def _run_backend(
@@ -362,6 +373,7 @@ def _run_backend(
         async def on_trio() -> None:
             async with trio_port.stream_to_many(targets(), payload, **options) as reports:
                 await _consume(reports, run, unreported)
+            _show_late(reports, run, unreported)
 
         trio.run(on_trio)
         return unreported
@@ -371,6 +383,7 @@ def _run_backend(
     async def on_asyncio() -> None:
         async with asyncio_port.stream_to_many(targets(), payload, **options) as reports:
             await _consume(reports, run, unreported)
+        _show_late(reports, run, unreported)
 
     if backend == "asyncio+uvloop":
         import uvloop
