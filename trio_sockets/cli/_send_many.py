@@ -14,8 +14,9 @@ terminal) with the rate, the counts and, for a regular file, an ETA; and a summa
 at the end.
 
 With ``--fail-fast`` the first report that is not ok stops the run; every target
-read by then still gets its line: those that had ended with their own status, those
-in flight ``cancelled``; the lines after them are not read. So the summary counts the targets read.
+read by then still gets its line: those that had ended with their own status, the
+others (in flight, or waiting for a slot) ``cancelled``; the lines after them are not
+read. So the summary counts the targets read.
 
 Exit status: 0 when every target was ok, 1 when any was not, 2 for bad usage
 (checked before any I/O), 130 on Ctrl+C. A reader of standard output that goes away
@@ -51,7 +52,8 @@ MAX_PAYLOAD: Final = 64 * 1024 * 1024  # bytes
 # up to this size (some 10 million lines), not beyond.
 COUNT_LIMIT: Final = 512 * 1024 * 1024  # bytes
 STATUSES: Final = ("ok", "error", "timeout", "cancelled")
-FAIL_FAST_TEXT: Final = "Cancelled: --fail-fast stopped the run while this target was in flight"
+# Said of a target read but not done when the run stopped: in flight, or not started.
+FAIL_FAST_TEXT: Final = "Cancelled: --fail-fast stopped the run before this target was done"
 
 
 def _fail(message: str) -> int:
