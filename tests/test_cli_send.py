@@ -533,23 +533,28 @@ def test_a_bad_idle_timeout_is_named(capsys: pytest.CaptureFixture[str], value: 
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("source", ["--file", "stdin"])
 def test_ctrl_c_during_a_file_send_says_how_many_bytes_went_out(
-    tmp_path: Path, backend: str
+    tmp_path: Path, backend: str, source: str
 ) -> None:
     # A slow reader holds the send back; Ctrl+C comes once bytes are arriving. The count
     # printed is what the kernel took, so the reader gets exactly that many in the end.
+    # Standard input redirected from a file (`< big.bin`) is a file too.
     big = tmp_path / "big.bin"
     with open(big, "wb") as file:
         file.truncate(2**30)  # sparse: a GiB of zeros that takes no disk
-    with LoopbackServer("slow") as slow:
-        argv = ("send", slow.target, "--file", str(big), "--backend", backend)
-        with cli_process(*argv) as process:
+    with LoopbackServer("slow") as slow, open(big, "rb") as stdin:
+        argv: tuple[str, ...] = ("send", slow.target, "--backend", backend)
+        if source == "--file":
+            argv += ("--file", str(big))
+        with cli_process(*argv, stdin=stdin) as process:
             assert slow.wait_bytes(100_000)
             process.send_signal(signal.SIGINT)
             _, err = process.communicate(timeout=20)
         assert process.returncode == 130, err
         assert "Traceback" not in err
-        found = re.search(r"send: ([\d,]+) bytes of '.*big\.bin' sent before Ctrl\+C", err)
+        name = "'.*big\\.bin'" if source == "--file" else "standard input"
+        found = re.search(rf"send: ([\d,]+) bytes of {name} sent before Ctrl\+C", err)
         assert found, err
         sent = int(found[1].replace(",", ""))
         assert 100_000 <= sent < 2**30

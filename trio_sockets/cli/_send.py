@@ -81,17 +81,16 @@ def run_send(args: argparse.Namespace) -> int:
             return _fail(f"cannot load --cafile {args.cafile!r}: {exc}")
         # A file's position tells how much of it went out: the workflow leaves it just
         # past the last byte the kernel took, also when Ctrl+C cuts the send short.
-        start = payload.tell() if isinstance(payload, io.IOBase) and payload.seekable() else None
+        file = payload if isinstance(payload, io.IOBase) and payload.seekable() else None
+        start = 0 if file is None else file.tell()
         try:
             report = _run(args.backend, target, payload, _options(args, tls))
         except KeyboardInterrupt:
-            if start is not None:
-                assert isinstance(payload, io.IOBase)
-                sent = payload.tell() - start
+            if file is not None:  # --file, or standard input redirected from a file
+                sent = file.tell() - start
                 noun = "byte" if sent == 1 else "bytes"
-                print(
-                    f"{PROG}: {sent:,} {noun} of {args.file!r} sent before Ctrl+C", file=sys.stderr
-                )
+                name = "standard input" if args.file in (None, "-") else repr(args.file)
+                print(f"{PROG}: {sent:,} {noun} of {name} sent before Ctrl+C", file=sys.stderr)
             raise
         status = 0 if report.ok else 1
         if args.output is not None and report.reply is not None:
