@@ -24,7 +24,7 @@ from trio_sockets import asyncio_port, trio_port
 from trio_sockets._reports import ReportBuilder, SendReport
 from trio_sockets._targets import Target
 from trio_sockets.cli import main
-from trio_sockets.cli._send_many import _consume, _Run, _show_late, target_lines
+from trio_sockets.cli._send_many import _after_a_stop, _consume, _Run, target_lines
 from trio_sockets.testing import LoopbackServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -298,11 +298,15 @@ def test_fail_fast_shows_reports_that_ended_before_the_stop_as_they_ended(
     unreported = {0: (1, "127.0.0.1:9"), 1: (2, "127.0.0.1:9"), 2: (3, "127.0.0.1:9")}
     stream = _StoppedStream(failed, [ended])
     trio.run(_consume, stream, run, unreported)
-    _show_late(stream, run, unreported)  # once the fan-out's block has exited
+    _after_a_stop(stream, run, unreported)  # once the fan-out's block has exited
     out, _ = capsys.readouterr()
     reports = [json.loads(line) for line in out.splitlines()]
-    assert [(r["line"], r["status"]) for r in reports] == [(1, "error"), (2, "ok")]
-    assert unreported == {2: (3, "127.0.0.1:9")}  # still in flight: reported cancelled
+    assert [(r["line"], r["status"]) for r in reports] == [
+        (1, "error"),
+        (2, "ok"),
+        (3, "cancelled"),  # still in flight: reported cancelled
+    ]
+    assert unreported == {2: (3, "127.0.0.1:9")}
     assert run.stopped_early
     for port in (trio_port, asyncio_port):  # what the CLI asks of each port's stream
         assert callable(port._ReportStream.taken_late)
@@ -332,7 +336,7 @@ def test_a_closed_stdout_takes_no_late_reports_and_is_no_fail_fast_stop(
     unreported = {0: (1, "127.0.0.1:9"), 1: (2, "127.0.0.1:9")}
     stream = _StoppedStream(shown, [late])
     trio.run(_consume, stream, run, unreported)
-    _show_late(stream, run, unreported)
+    _after_a_stop(stream, run, unreported)
     assert run.reader_gone and not run.stopped_early
     assert run.counts == {"ok": 1} and run.status == 0
     assert stream.buffered == [late]  # not taken

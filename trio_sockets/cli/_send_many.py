@@ -159,11 +159,7 @@ def run_send_many(args: argparse.Namespace) -> int:
         options = {"max_concurrency": args.concurrency, **_options(args, tls)}
         run = _Run(args, total)
         with run.progress():
-            unreported = _run_backend(
-                args.backend, run, target_lines(iter(source)), payload, options
-            )
-            if run.stopped_early and not run.reader_gone:
-                run.cancelled(unreported.items())
+            _run_backend(args.backend, run, target_lines(iter(source)), payload, options)
         run.summary()
         return run.status
 
@@ -328,21 +324,22 @@ async def _consume(
             break  # leaving the block cancels what is in flight
 
 
-def _show_late(
+def _after_a_stop(
     reports: AsyncIterator[SendReport], run: _Run, unreported: dict[int, tuple[int, str]]
 ) -> None:
-    """After a --fail-fast stop, once the fan-out has exited: the reports that ended.
+    """After a --fail-fast stop, once the fan-out has exited: a line for every target read.
 
-    Those waiting in the fan-out's buffer, and those whose workflow ended while the
-    fan-out was stopping, are shown as they ended, not as cancelled: their bytes went
-    out. Not when standard output went away: nobody reads them, and they must not
-    change the status of what was shown.
+    The reports that ended first, waiting in the fan-out's buffer or ending while it
+    stopped, are shown as they ended, not as cancelled: their bytes went out. Then the
+    rest, cancelled. Nothing when standard output went away: nobody reads them, and
+    they must not change the status of what was shown.
     """
     if not run.stopped_early or run.reader_gone:
         return
     for late in cast(_Buffered, reports).taken_late():
         assert late.index is not None
         run.report(late, unreported.pop(late.index)[0])
+    run.cancelled(unreported.items())
 
 
 def _run_backend(
@@ -351,12 +348,8 @@ def _run_backend(
     lines: Iterator[tuple[int, str]],
     payload: bytes | BinaryIO,
     options: dict[str, Any],
-) -> dict[int, tuple[int, str]]:
-    """Stream the fan-out on ``backend``; only that framework is imported.
-
-    Returns the targets read but not reported (when the run stopped early), by index:
-    ``(line number, text)``.
-    """
+) -> None:
+    """Stream the fan-out on ``backend``; only that framework is imported."""
     # The line number and text of each target not yet reported, by its index in the
     # stream: at most the workflows in flight, so this stays small however long the file.
     unreported: dict[int, tuple[int, str]] = {}
@@ -375,24 +368,23 @@ def _run_backend(
         async def on_trio() -> None:
             async with trio_port.stream_to_many(targets(), payload, **options) as reports:
                 await _consume(reports, run, unreported)
-            _show_late(reports, run, unreported)
+            _after_a_stop(reports, run, unreported)
 
         trio.run(on_trio)
-        return unreported
+        return
 
     from .. import asyncio_port
 
     async def on_asyncio() -> None:
         async with asyncio_port.stream_to_many(targets(), payload, **options) as reports:
             await _consume(reports, run, unreported)
-        _show_late(reports, run, unreported)
+        _after_a_stop(reports, run, unreported)
 
     if backend == "asyncio+uvloop":
         import uvloop
 
         uvloop.run(on_asyncio())
-        return unreported
+        return
     import asyncio
 
     asyncio.run(on_asyncio())
-    return unreported
